@@ -1,0 +1,391 @@
+/*
+ * lab.c - the helpers declared in lab.h. Read lab.h first.
+ */
+#define _GNU_SOURCE
+
+#include "lab.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+volatile sig_atomic_t stop_requested = 0;
+int narration_level = NARRATE_NORMAL;
+
+/* ---- Narration ---------------------------------------------------------- */
+
+void start_narration(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+static void print_line(const char *format, va_list arguments)
+{
+    vprintf(format, arguments);
+    putchar('\n');
+}
+
+void narrate(const char *format, ...)
+{
+    if (narration_level < NARRATE_NORMAL)
+        return;
+    va_list arguments;
+    va_start(arguments, format);
+    print_line(format, arguments);
+    va_end(arguments);
+}
+
+void narrate_detail(const char *format, ...)
+{
+    if (narration_level < NARRATE_VERBOSE)
+        return;
+    va_list arguments;
+    va_start(arguments, format);
+    print_line(format, arguments);
+    va_end(arguments);
+}
+
+void announce(const char *format, ...)
+{
+    va_list arguments;
+    va_start(arguments, format);
+    print_line(format, arguments);
+    va_end(arguments);
+}
+
+void warn_errno(const char *format, ...)
+{
+    int saved_errno = errno;
+    va_list arguments;
+    va_start(arguments, format);
+    vprintf(format, arguments);
+    va_end(arguments);
+    printf(": %s (%s)\n", strerror(saved_errno), errno_name(saved_errno));
+}
+
+/* ---- Errors ------------------------------------------------------------- */
+
+const char *errno_name(int error_number)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    const char *name = strerrorname_np(error_number);
+    if (name != NULL)
+        return name;
+#else
+    /* Older C libraries: the names this lab can meet. */
+    switch (error_number) {
+    case EACCES: return "EACCES";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case EAGAIN: return "EAGAIN";
+    case EBADF: return "EBADF";
+    case ECONNABORTED: return "ECONNABORTED";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ECONNRESET: return "ECONNRESET";
+    case EHOSTUNREACH: return "EHOSTUNREACH";
+    case EINPROGRESS: return "EINPROGRESS";
+    case EINTR: return "EINTR";
+    case EINVAL: return "EINVAL";
+    case EMFILE: return "EMFILE";
+    case ENETUNREACH: return "ENETUNREACH";
+    case ENFILE: return "ENFILE";
+    case ENOBUFS: return "ENOBUFS";
+    case ENOENT: return "ENOENT";
+    case ENOMEM: return "ENOMEM";
+    case ENOTCONN: return "ENOTCONN";
+    case EPIPE: return "EPIPE";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    }
+#endif
+    /* Unknown numbers: a static buffer is enough, the program is ending
+     * or printing one line. */
+    static char unknown[32];
+    snprintf(unknown, sizeof unknown, "errno %d", error_number);
+    return unknown;
+}
+
+static void print_error_prefix(void)
+{
+    fflush(stdout); /* keep stdout's narration ahead of the error */
+    fprintf(stderr, "%s: ", program_invocation_short_name);
+}
+
+void fatal(const char *format, ...)
+{
+    int saved_errno = errno;
+    print_error_prefix();
+    va_list arguments;
+    va_start(arguments, format);
+    vfprintf(stderr, format, arguments);
+    va_end(arguments);
+    fprintf(stderr, ": %s (%s)\n", strerror(saved_errno), errno_name(saved_errno));
+    exit(1);
+}
+
+void fatal_message(const char *format, ...)
+{
+    print_error_prefix();
+    va_list arguments;
+    va_start(arguments, format);
+    vfprintf(stderr, format, arguments);
+    va_end(arguments);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+void usage_error(const char *usage_text, const char *format, ...)
+{
+    print_error_prefix();
+    va_list arguments;
+    va_start(arguments, format);
+    vfprintf(stderr, format, arguments);
+    va_end(arguments);
+    fprintf(stderr, "\n%s", usage_text);
+    exit(2);
+}
+
+/* ---- Command-line values ------------------------------------------------ */
+
+void reject_option(int option, char *const argv[], const char *usage_text)
+{
+    /* getopt leaves the offending word just before optind. */
+    const char *word = optind > 0 ? argv[optind - 1] : "?";
+    if (option == ':')
+        usage_error(usage_text, "option '%s' needs a value", word);
+    if (optopt != 0 && optopt != '?')
+        usage_error(usage_text, "unknown option '-%c'", optopt);
+    usage_error(usage_text, "unknown option '%s'", word);
+}
+
+int parse_number(const char *text, long minimum, long maximum, long *value)
+{
+    char *end;
+    errno = 0;
+    long number = strtol(text, &end, 10);
+    if (text[0] == '\0' || *end != '\0' || errno == ERANGE)
+        return -1;
+    if (number < minimum || number > maximum)
+        return -1;
+    *value = number;
+    return 0;
+}
+
+int parse_port_or_exit(const char *text, const char *usage_text)
+{
+    long port;
+    if (parse_number(text, 0, 65535, &port) < 0)
+        usage_error(usage_text, "bad port '%s': expected a number from 0 to 65535", text);
+    return (int)port;
+}
+
+const char *parse_host_or_exit(const char *text, const char *usage_text)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+    struct addrinfo *found;
+    int status = getaddrinfo(text, NULL, &hints, &found);
+    if (status != 0)
+        usage_error(usage_text, "bad address '%s': %s", text, gai_strerror(status));
+    freeaddrinfo(found);
+    return text;
+}
+
+/* ---- Sockets ------------------------------------------------------------ */
+
+const char *format_address(const struct sockaddr *address, socklen_t length,
+                           char *text, size_t text_size)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (address->sa_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)address;
+        inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+        snprintf(text, text_size, "%s:%u", host, ntohs(v4->sin_port));
+    } else if (address->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)address;
+        inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+        snprintf(text, text_size, "[%s]:%u", host, ntohs(v6->sin6_port));
+    } else if (address->sa_family == AF_UNIX) {
+        const struct sockaddr_un *local = (const struct sockaddr_un *)address;
+        size_t path_length = length > offsetof(struct sockaddr_un, sun_path)
+                           ? length - offsetof(struct sockaddr_un, sun_path) : 0;
+        if (path_length == 0 || local->sun_path[0] == '\0')
+            snprintf(text, text_size, "(unnamed)");
+        else
+            snprintf(text, text_size, "%.*s", (int)path_length, local->sun_path);
+    } else {
+        snprintf(text, text_size, "(address family %d)", address->sa_family);
+    }
+    return text;
+}
+
+/* getaddrinfo() for host:port, or fatal(). port is a number, so the
+ * service lookup never touches /etc/services. */
+static struct addrinfo *resolve_or_exit(const char *host, int port, int flags)
+{
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC,
+        .ai_socktype = SOCK_STREAM,
+        .ai_flags = flags | AI_NUMERICSERV,
+    };
+    struct addrinfo *found;
+    int status = getaddrinfo(host, service, &hints, &found);
+    if (status == EAI_SYSTEM)
+        fatal("getaddrinfo %s", host);
+    if (status != 0) /* getaddrinfo does not set errno for these */
+        fatal_message("getaddrinfo %s: %s", host, gai_strerror(status));
+    return found;
+}
+
+int listen_on(const char *host, int port, int backlog)
+{
+    struct addrinfo *found = resolve_or_exit(host, port, AI_PASSIVE);
+    int listening_fd = -1;
+    int saved_errno = 0;
+    const char *failed_call = "socket";
+    for (struct addrinfo *candidate = found; candidate != NULL; candidate = candidate->ai_next) {
+        listening_fd = socket(candidate->ai_family, candidate->ai_socktype | SOCK_CLOEXEC,
+                              candidate->ai_protocol);
+        if (listening_fd < 0) {
+            failed_call = "socket";
+            saved_errno = errno;
+            continue;
+        }
+        /* Restarting a server must not wait out TIME_WAIT on its port. */
+        int on = 1;
+        setsockopt(listening_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if (bind(listening_fd, candidate->ai_addr, candidate->ai_addrlen) == 0) {
+            if (listen(listening_fd, backlog) == 0)
+                break;
+            failed_call = "listen";
+        } else {
+            failed_call = "bind";
+        }
+        saved_errno = errno;
+        close(listening_fd);
+        listening_fd = -1;
+    }
+    freeaddrinfo(found);
+    if (listening_fd < 0) {
+        errno = saved_errno;
+        fatal("%s %s port %d", failed_call, host, port);
+    }
+    return listening_fd;
+}
+
+void announce_listening(int listening_fd)
+{
+    struct sockaddr_storage address;
+    socklen_t length = sizeof address;
+    if (getsockname(listening_fd, (struct sockaddr *)&address, &length) < 0)
+        fatal("getsockname");
+    char text[ADDRESS_TEXT_SIZE];
+    announce("listening on %s",
+             format_address((struct sockaddr *)&address, length, text, sizeof text));
+}
+
+int connect_to(const char *host, int port)
+{
+    struct addrinfo *found = resolve_or_exit(host, port, 0);
+    int fd = -1;
+    int saved_errno = 0;
+    for (struct addrinfo *candidate = found; candidate != NULL; candidate = candidate->ai_next) {
+        fd = socket(candidate->ai_family, candidate->ai_socktype | SOCK_CLOEXEC,
+                    candidate->ai_protocol);
+        if (fd < 0) {
+            saved_errno = errno;
+            continue;
+        }
+        if (connect(fd, candidate->ai_addr, candidate->ai_addrlen) == 0)
+            break;
+        saved_errno = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(found);
+    if (fd < 0) {
+        errno = saved_errno;
+        fatal("connect to %s port %d", host, port);
+    }
+    return fd;
+}
+
+int set_nonblocking(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return -1;
+    return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+ssize_t write_all(int fd, const void *buffer, size_t length)
+{
+    const char *next = buffer;
+    size_t left = length;
+    while (left > 0) {
+        ssize_t written = write(fd, next, left);
+        if (written < 0) {
+            if (errno == EINTR && !stop_requested)
+                continue;
+            return -1;
+        }
+        next += written;
+        left -= (size_t)written;
+    }
+    return (ssize_t)length;
+}
+
+/* ---- Signals and limits ------------------------------------------------- */
+
+static void request_stop(int signal_number)
+{
+    (void)signal_number;
+    stop_requested = 1;
+}
+
+void install_signal_handlers(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    sigemptyset(&action.sa_mask);
+    action.sa_handler = request_stop;
+    action.sa_flags = 0; /* no SA_RESTART: a blocked accept/recv/wait returns EINTR */
+    if (sigaction(SIGINT, &action, NULL) < 0 || sigaction(SIGTERM, &action, NULL) < 0)
+        fatal("sigaction");
+
+    action.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &action, NULL) < 0)
+        fatal("sigaction SIGPIPE");
+}
+
+long raise_descriptor_limit(void)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0)
+        fatal("getrlimit RLIMIT_NOFILE");
+    rlim_t before = limit.rlim_cur;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &limit) < 0) {
+            warn_errno("setrlimit(RLIMIT_NOFILE) to %llu", (unsigned long long)limit.rlim_max);
+            return (long)before;
+        }
+        narrate("setrlimit(RLIMIT_NOFILE): descriptor limit raised from %llu to %llu",
+                (unsigned long long)before, (unsigned long long)limit.rlim_cur);
+    } else {
+        narrate("getrlimit(RLIMIT_NOFILE): descriptor limit is %llu (already the hard limit)",
+                (unsigned long long)before);
+    }
+    return limit.rlim_cur > (rlim_t)LONG_MAX ? LONG_MAX : (long)limit.rlim_cur;
+}

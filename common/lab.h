@@ -1,0 +1,118 @@
+/*
+ * lab.h - the few helpers every Lab 3 demo would otherwise repeat.
+ *
+ * Error exits that name the errno, listen/connect, non-blocking mode,
+ * write-all, signal setup, narration and argument checks. Nothing here
+ * hides a system call that a demo is about: each demo still calls
+ * accept(), recv(), select(), poll() or epoll_wait() itself.
+ *
+ * Every .c file defines _GNU_SOURCE before its first #include, so the
+ * POSIX and GNU declarations used here are visible.
+ */
+#ifndef LAB_H
+#define LAB_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/* ---- The two globals a demo may have (besides its own descriptor table) */
+
+/* Set by the SIGINT/SIGTERM handler; every wait loop checks it. */
+extern volatile sig_atomic_t stop_requested;
+
+/* -q sets NARRATE_QUIET, -v sets NARRATE_VERBOSE. */
+enum narration_level { NARRATE_QUIET = 0, NARRATE_NORMAL = 1, NARRATE_VERBOSE = 2 };
+extern int narration_level;
+
+/* ---- Narration: stdout, one event per line, line-buffered -------------- */
+
+/* Line-buffer stdout so pipes and tests see every line at once. */
+void start_narration(void);
+
+void narrate(const char *format, ...)        /* shown unless -q */
+    __attribute__((format(printf, 1, 2)));
+void narrate_detail(const char *format, ...) /* shown only with -v */
+    __attribute__((format(printf, 1, 2)));
+void announce(const char *format, ...)       /* always shown: listening, errors, summary */
+    __attribute__((format(printf, 1, 2)));
+
+/* announce() the message followed by ": strerror (ERRNO_NAME)" for errno.
+ * For a failure that ends one client, not the program. */
+void warn_errno(const char *format, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* ---- Errors that end the program --------------------------------------- */
+
+/* "ECONNRESET" for ECONNRESET; "errno 123" for one it does not know. */
+const char *errno_name(int error_number);
+
+/* stderr: "PROGRAM: message: strerror (ERRNO_NAME)", then exit 1. */
+void fatal(const char *format, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+/* The same without an errno, for failures that have none. */
+void fatal_message(const char *format, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+/* stderr: "PROGRAM: reason" and the usage text, then exit 2. */
+void usage_error(const char *usage_text, const char *format, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+
+/* ---- Command-line values ----------------------------------------------- */
+
+/* The default: branch of a getopt loop whose optstring starts with "+:"
+ * (stop at the first non-option; let us print the message): prints
+ * "unknown option '-x'" or "option '-p' needs a value" and the usage,
+ * then exit 2. */
+void reject_option(int option, char *const argv[], const char *usage_text)
+    __attribute__((noreturn));
+
+/* Whole decimal number in [minimum, maximum]; 0 on success, -1 if not. */
+int parse_number(const char *text, long minimum, long maximum, long *value);
+
+/* Port 0..65535 (0: the kernel picks one), or usage_error(). */
+int parse_port_or_exit(const char *text, const char *usage_text);
+
+/* A host getaddrinfo() can resolve (127.0.0.1, ::1, localhost), or usage_error(). */
+const char *parse_host_or_exit(const char *text, const char *usage_text);
+
+/* ---- Sockets ----------------------------------------------------------- */
+
+/* Room for "[ffff:...:ffff]:65535" and its NUL. */
+#define ADDRESS_TEXT_SIZE 64
+
+/* "127.0.0.1:50412", "[::1]:50412" or "PATH" for a Unix socket. */
+const char *format_address(const struct sockaddr *address, socklen_t length,
+                           char *text, size_t text_size);
+
+/* socket() + SO_REUSEADDR + bind() + listen() on host:port, the first
+ * address that works; fatal() on failure (setup errors end the program). */
+int listen_on(const char *host, int port, int backlog);
+
+/* Print the contract line "listening on ADDR:PORT" with the real port. */
+void announce_listening(int listening_fd);
+
+/* socket() + connect() to host:port; fatal() on failure. */
+int connect_to(const char *host, int port);
+
+/* Add O_NONBLOCK; -1 with errno on failure. */
+int set_nonblocking(int fd);
+
+/* write() until every byte is written, through short writes and EINTR
+ * (but not past a stop request). Returns length, or -1 with errno. */
+ssize_t write_all(int fd, const void *buffer, size_t length);
+
+/* ---- Signals and limits ------------------------------------------------ */
+
+/* SIGINT/SIGTERM set stop_requested (no SA_RESTART, so a blocked call
+ * returns EINTR); SIGPIPE is ignored, so a write to a closed peer fails
+ * with EPIPE instead of killing the demo. */
+void install_signal_handlers(void);
+
+/* Raise the soft RLIMIT_NOFILE to the hard limit, narrated; returns the
+ * soft limit now in force. */
+long raise_descriptor_limit(void);
+
+#endif

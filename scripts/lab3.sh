@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# make lab3: walk the whole lab, one scenario per demo, in the order of the
+# course notes. Each scenario starts its demo on a free port, drives it with
+# scripted clients, shows the demo's own narration, and checks that the
+# lesson really happened. A scoreboard ends the run; the exit status is 1 if
+# any scenario failed.
+#
+# Scenarios live in scripts/scenarios/NN-DEMO.sh, one per demo, each
+# defining run_scenario (see 20-blocking_echo.sh for the pattern). A demo
+# that is not built is skipped. Loopback only, no root; every process
+# started here is stopped by its PID and the scratch folder is removed, also
+# on Ctrl-C.
+#
+# Usage: scripts/lab3.sh [DEMO...]   (default: every scenario)
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+export LAB_BUILD="${LAB_BUILD:-$root/build}"
+work=$(mktemp -d "${TMPDIR:-/tmp}/lab3.XXXXXX")
+results="$work/results"
+: >"$results"
+interrupted=0
+
+if [[ -t 1 ]]; then
+    bold=$'\e[1m' green=$'\e[32m' red=$'\e[31m' dim=$'\e[2m' plain=$'\e[0m'
+else
+    bold='' green='' red='' dim='' plain=''
+fi
+
+# ---- What a scenario may call ------------------------------------------
+
+STARTED_PIDS=()
+FAILED_CHECKS=0
+
+# heading TITLE: the course-notes topic this scenario teaches.
+heading() {
+    printf '\n%s== %s ==%s\n' "$bold" "$1" "$plain"
+}
+
+# say TEXT: a line of explanation for the student.
+say() {
+    printf '%s\n' "$*"
+}
+
+# wait_for_line FILE REGEX [SECONDS]: poll FILE until a line matches.
+wait_for_line() {
+    local file=$1 regex=$2 seconds=${3:-10}
+    local deadline=$((SECONDS + seconds))
+    until grep -qE -- "$regex" "$file" 2>/dev/null; do
+        ((SECONDS >= deadline)) && return 1
+        sleep 0.02
+    done
+}
+
+# start_demo NAME [ARGS...]: start build/NAME -p 0 ARGS; wait for its
+# "listening on" line. Sets DEMO_PID, DEMO_PORT, DEMO_OUT.
+start_demo() {
+    local name=$1
+    shift
+    DEMO_OUT="$work/$name.${#STARTED_PIDS[@]}.out"
+    "$LAB_BUILD/$name" -p 0 "$@" >"$DEMO_OUT" 2>&1 &
+    DEMO_PID=$!
+    STARTED_PIDS+=("$DEMO_PID")
+    if ! wait_for_line "$DEMO_OUT" '^listening on ' 10; then
+        say "$name did not start:"
+        cat "$DEMO_OUT"
+        return 1
+    fi
+    DEMO_PORT=$(sed -n '1s/.*:\([0-9]*\)$/\1/p' "$DEMO_OUT")
+}
+
+# start_background COMMAND...: run a client in the background, remembered
+# for cleanup. Sets BACKGROUND_PID.
+start_background() {
+    "$@" &
+    BACKGROUND_PID=$!
+    STARTED_PIDS+=("$BACKGROUND_PID")
+}
+
+# stop_demo [SIGNAL]: send SIGINT (the student's Ctrl-C) and wait for the
+# demo to exit. Sets DEMO_STATUS.
+stop_demo() {
+    local signal=${1:-INT}
+    kill -s "$signal" "$DEMO_PID" 2>/dev/null
+    local deadline=$((SECONDS + 10))
+    while kill -0 "$DEMO_PID" 2>/dev/null && ((SECONDS < deadline)); do
+        [[ $(awk '{ print $3 }' "/proc/$DEMO_PID/stat" 2>/dev/null) == Z ]] && break
+        sleep 0.02
+    done
+    DEMO_STATUS=0
+    wait "$DEMO_PID" 2>/dev/null || DEMO_STATUS=$?
+}
+
+# show_transcript [FILE]: the demo's narration, indented (default DEMO_OUT).
+show_transcript() {
+    local file=${1:-$DEMO_OUT}
+    printf '%s--- what the demo said ---%s\n' "$dim" "$plain"
+    sed 's/^/  | /' "$file"
+    printf '%s--------------------------%s\n' "$dim" "$plain"
+}
+
+# check DESCRIPTION COMMAND...: run the check, print PASS/FAIL beside it.
+check() {
+    local description=$1
+    shift
+    if "$@"; then
+        printf '  %scheck: %s: ok%s\n' "$green" "$description" "$plain"
+    else
+        printf '  %scheck: %s: FAILED%s\n' "$red" "$description" "$plain"
+        FAILED_CHECKS=$((FAILED_CHECKS + 1))
+    fi
+}
+
+stop_started() {
+    local pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        kill -s TERM "$pid" 2>/dev/null || continue
+        local deadline=$((SECONDS + 3))
+        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+            [[ $(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) == Z ]] && break
+            sleep 0.02
+        done
+        kill -s KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    STARTED_PIDS=()
+}
+
+# ---- The runner ----------------------------------------------------------
+
+run_one() { # run_one FILE NAME: in a subshell, so scenarios cannot collide
+    local file=$1 name=$2
+    (
+        trap stop_started EXIT
+        # shellcheck source=/dev/null
+        source "$file"
+        run_scenario && ((FAILED_CHECKS == 0))
+    )
+}
+
+on_interrupt() {
+    interrupted=1
+}
+trap on_interrupt INT TERM
+trap 'rm -rf "$work"' EXIT
+
+printf '%sLab 3: I/O models and local IPC%s (programs from %s)\n' "$bold" "$plain" "$LAB_BUILD"
+for file in "$root"/scripts/scenarios/[0-9]*.sh; do
+    base=$(basename "$file" .sh)
+    name=${base#*-}
+    if (($# > 0)) && [[ " $* " != *" $name "* ]]; then
+        continue
+    fi
+    if [[ ! -x $LAB_BUILD/$name ]]; then
+        printf '%s - not built, skipped\n' "$name"
+        continue
+    fi
+    started=$SECONDS
+    if run_one "$file" "$name"; then verdict=PASS; else verdict=FAIL; fi
+    ((interrupted)) && verdict=STOPPED
+    printf '%s %s %d\n' "$name" "$verdict" $((SECONDS - started)) >>"$results"
+    ((interrupted)) && break
+done
+
+printf '\n%sScoreboard%s\n' "$bold" "$plain"
+printf '  %-20s %-8s %s\n' scenario result seconds
+failures=0
+while read -r name verdict seconds; do
+    colour=$green
+    if [[ $verdict != PASS ]]; then
+        colour=$red
+        failures=$((failures + 1))
+    fi
+    printf '  %-20s %s%-8s%s %s\n' "$name" "$colour" "$verdict" "$plain" "$seconds"
+done <"$results"
+passed=$(grep -c ' PASS ' "$results")
+echo "lab3: $passed passed, $failures failed"
+((interrupted)) && exit 130
+((failures == 0 && passed > 0))
