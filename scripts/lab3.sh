@@ -12,6 +12,8 @@
 # on Ctrl-C.
 #
 # Usage: scripts/lab3.sh [DEMO...]   (default: every scenario)
+# DEMO_PORT, DEMO_STATUS... are set here for the scenario files to read.
+# shellcheck disable=SC2034
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# SERVER_PORT, EXIT_STATUS... are set here for the test files to read.
+# shellcheck disable=SC2034
 # Shared helpers for the Lab 3 bats tests. Load with:  load helper
 #
 #   start_server NAME [ARGS...]   start build/NAME -p 0 ARGS; wait for its
@@ -15,6 +17,8 @@
 #
 # Every process started here is stopped by PID in teardown, and its stderr
 # is checked for sanitizer reports.
+
+bats_require_minimum_version 1.5.0
 
 BUILD_DIR="${LAB_BUILD:-$BATS_TEST_DIRNAME/../build}"
 STARTED_PIDS=()
