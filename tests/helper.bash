@@ -7,13 +7,19 @@
 #                                 "listening on" line; sets SERVER_PID,
 #                                 SERVER_PORT, SERVER_OUT, SERVER_ERR
 #   start_program NAME [ARGS...]  start any program in the background (stdout
-#                                 to $BATS_TEST_TMPDIR/NAME.N.out); sets
-#                                 PROGRAM_PID, PROGRAM_OUT, PROGRAM_ERR
+#                                 to $BATS_TEST_TMPDIR/NAME.N.out, stdin from
+#                                 /dev/null); sets PROGRAM_PID, PROGRAM_OUT,
+#                                 PROGRAM_ERR
+#   start_program_holding_stdin NAME [ARGS...]   the same, with a stdin that
+#                                 never ends (for tcp_client --idle, flood)
 #   wait_for_line FILE REGEX [SECONDS]   poll FILE until a line matches
 #   wait_for_exit PID [SECONDS]   wait for a background child; its status in
 #                                 EXIT_STATUS (124 if it did not end in time)
 #   stop_server [SIGNAL]          signal the server (TERM), wait, EXIT_STATUS
 #   open_descriptors PID          how many descriptors PID has open
+#   wait_for_descriptors PID -eq|-ge COUNT [SECONDS]
+#   resident_kib PID, cpu_ticks PID, now_ms, is_sanitizer_build NAME
+#   remember_pid PID [STDERR_FILE]   stop it in teardown too
 #
 # Every process started here is stopped by PID in teardown, and its stderr
 # is checked for sanitizer reports.
@@ -43,16 +49,38 @@ wait_for_line() {
 }
 
 start_program() {
-    local name=$1
-    shift
-    local count=${#STARTED_PIDS[@]}
-    PROGRAM_OUT="$BATS_TEST_TMPDIR/$name.$count.out"
-    PROGRAM_ERR="$BATS_TEST_TMPDIR/$name.$count.err"
+    start_with_stdin /dev/null "$@"
+}
+
+# Like start_program, but stdin is a FIFO that the program itself holds open
+# for reading and writing: it never sees end of input, so a client that lets
+# go at EOF (tcp_client --idle, echo_load flood) holds until it is signalled.
+# (A background job in a script gets /dev/null as stdin unless the command
+# itself redirects it.) PROGRAM_STDIN is the FIFO, to write into later.
+start_program_holding_stdin() {
+    PROGRAM_STDIN="$BATS_TEST_TMPDIR/${1##*/}.${#STARTED_PIDS[@]}.stdin"
+    mkfifo "$PROGRAM_STDIN"
+    start_with_stdin "$PROGRAM_STDIN" "$@"
+}
+
+start_with_stdin() {
+    local input=$1 name=$2
+    shift 2
+    local base="$BATS_TEST_TMPDIR/${name##*/}.${#STARTED_PIDS[@]}"
+    PROGRAM_OUT="$base.out"
+    PROGRAM_ERR="$base.err"
     # 3>&-: bats waits for every holder of descriptor 3 before it finishes.
-    "$BUILD_DIR/$name" "$@" >"$PROGRAM_OUT" 2>"$PROGRAM_ERR" 3>&- &
+    "$BUILD_DIR/$name" "$@" 0<>"$input" >"$PROGRAM_OUT" 2>"$PROGRAM_ERR" 3>&- &
     PROGRAM_PID=$!
-    STARTED_PIDS+=("$PROGRAM_PID")
-    STARTED_ERRS+=("$PROGRAM_ERR")
+    remember_pid "$PROGRAM_PID" "$PROGRAM_ERR"
+}
+
+# remember_pid PID [STDERR_FILE]: a process this test started some other
+# way, to be stopped in teardown (and its stderr checked for sanitizer reports).
+remember_pid() {
+    STARTED_PIDS+=("$1")
+    [[ -n ${2:-} ]] && STARTED_ERRS+=("$2")
+    return 0
 }
 
 start_server() {
@@ -100,6 +128,46 @@ stop_server() {
 
 open_descriptors() {
     find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
+}
+
+# wait_for_descriptors PID COMPARISON COUNT [SECONDS]: poll until the number
+# of open descriptors of PID is -eq (exactly) or -ge (at least) COUNT.
+wait_for_descriptors() {
+    local pid=$1 comparison=$2 count=$3 seconds=${4:-10}
+    local deadline=$((SECONDS + seconds)) now
+    while now=$(open_descriptors "$pid"); do
+        case $comparison in
+        -eq) ((now == count)) && return 0 ;;
+        -ge) ((now >= count)) && return 0 ;;
+        *) echo "wait_for_descriptors: unknown comparison $comparison" >&2; return 1 ;;
+        esac
+        if ((SECONDS >= deadline)); then
+            echo "process $pid has $now descriptors open, expected $comparison $count" >&2
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+# Resident memory of a process, in KiB.
+resident_kib() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# User + system CPU time of a process, in clock ticks (fields 14 and 15 of
+# /proc/PID/stat, counted after the ")" that ends the command name).
+cpu_ticks() {
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# Milliseconds since the epoch, for timing a command.
+now_ms() {
+    echo $(($(date +%s%N) / 1000000))
+}
+
+# The sanitizer build keeps freed memory on purpose: no RSS bounds there.
+is_sanitizer_build() {
+    grep -q __asan_init "$(bin "$1")"
 }
 
 # Fails the test if any program started here printed a sanitizer report.
