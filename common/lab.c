@@ -191,11 +191,20 @@ int parse_port_or_exit(const char *text, const char *usage_text)
 
 const char *parse_host_or_exit(const char *text, const char *usage_text)
 {
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+    /* Numeric addresses only (and localhost, from /etc/hosts): a name would
+     * make getaddrinfo() ask DNS, and the lab stays on this machine. */
+    if (strcmp(text, "localhost") == 0)
+        return text;
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC,
+        .ai_socktype = SOCK_STREAM,
+        .ai_flags = AI_NUMERICHOST,
+    };
     struct addrinfo *found;
     int status = getaddrinfo(text, NULL, &hints, &found);
     if (status != 0)
-        usage_error(usage_text, "bad address '%s': %s", text, gai_strerror(status));
+        usage_error(usage_text, "bad address '%s': expected a numeric address such as "
+                    "127.0.0.1 or ::1, or localhost", text);
     freeaddrinfo(found);
     return text;
 }

@@ -75,7 +75,8 @@ int parse_number(const char *text, long minimum, long maximum, long *value);
 /* Port 0..65535 (0: the kernel picks one), or usage_error(). */
 int parse_port_or_exit(const char *text, const char *usage_text);
 
-/* A host getaddrinfo() can resolve (127.0.0.1, ::1, localhost), or usage_error(). */
+/* A numeric address (127.0.0.1, ::1, 0.0.0.0) or localhost, or usage_error():
+ * never a name that would need DNS. */
 const char *parse_host_or_exit(const char *text, const char *usage_text);
 
 /* ---- Sockets ----------------------------------------------------------- */
