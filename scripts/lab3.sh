@@ -134,6 +134,8 @@ run_one() { # run_one FILE NAME: in a subshell, so scenarios cannot collide
     local file=$1 name=$2
     (
         trap stop_started EXIT
+        # Ctrl-C: stop this scenario at once and tell the runner with 130.
+        trap 'exit 130' INT TERM
         # shellcheck source=/dev/null
         source "$file"
         run_scenario && ((FAILED_CHECKS == 0))
@@ -158,7 +160,12 @@ for file in "$root"/scripts/scenarios/[0-9]*.sh; do
         continue
     fi
     started=$SECONDS
-    if run_one "$file" "$name"; then verdict=PASS; else verdict=FAIL; fi
+    status=0
+    run_one "$file" "$name" || status=$?
+    # Bash drops a SIGINT whose foreground child did not die of it, so the
+    # scenario's exit status is what says that Ctrl-C was pressed.
+    ((status == 130)) && interrupted=1
+    if ((status == 0)); then verdict=PASS; else verdict=FAIL; fi
     ((interrupted)) && verdict=STOPPED
     printf '%s %s %d\n' "$name" "$verdict" $((SECONDS - started)) >>"$results"
     ((interrupted)) && break

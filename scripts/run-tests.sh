@@ -22,14 +22,14 @@ bats_is_recent() { # bats --version prints "Bats 1.8.2"
 }
 
 find_bats() {
-    local local_bats="$root/build/tools/bats-$BATS_VERSION/node_modules/.bin/bats"
+    local local_bats="$root/build/tools/bats-$BATS_VERSION/node_modules/bats/bin/bats"
     if command -v bats >/dev/null && bats_is_recent bats; then
         command -v bats
     elif [[ -x $local_bats ]]; then
         echo "$local_bats"
     elif command -v npm >/dev/null; then
         echo "run-tests: installing bats-core $BATS_VERSION into build/tools/ with npm" >&2
-        npm install --silent --no-audit --no-fund \
+        npm install --silent --no-audit --no-fund --save-exact \
             --prefix "$root/build/tools/bats-$BATS_VERSION" "bats@$BATS_VERSION" >&2
         echo "$local_bats"
     else
