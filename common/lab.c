@@ -378,6 +378,19 @@ void install_signal_handlers(void)
         fatal("sigaction SIGPIPE");
 }
 
+void block_stop_signals(sigset_t *wait_mask)
+{
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &stop_signals, wait_mask) < 0)
+        fatal("sigprocmask");
+    /* wait_mask now holds the mask from before: make sure it lets them in. */
+    sigdelset(wait_mask, SIGINT);
+    sigdelset(wait_mask, SIGTERM);
+}
+
 long raise_descriptor_limit(void)
 {
     struct rlimit limit;

@@ -112,6 +112,15 @@ ssize_t write_all(int fd, const void *buffer, size_t length);
  * with EPIPE instead of killing the demo. */
 void install_signal_handlers(void);
 
+/* For servers that sleep in a multiplexing wait: block SIGINT and SIGTERM
+ * from now on, and fill *wait_mask with the mask to use *during* the wait
+ * (the same, with those two unblocked). Handed to pselect(), ppoll() or
+ * epoll_pwait(), it lets the signal arrive only inside the wait, which then
+ * returns EINTR: never in the gap between the loop's check of
+ * stop_requested and the start of the wait, where a plain select(), poll()
+ * or epoll_wait() would miss it and sleep on. */
+void block_stop_signals(sigset_t *wait_mask);
+
 /* Raise the soft RLIMIT_NOFILE to the hard limit, narrated; returns the
  * soft limit now in force. */
 long raise_descriptor_limit(void);

@@ -708,6 +708,10 @@ static bool drain_turn_owed(const struct server *server)
 
 static int run_server(enum trigger_mode mode, size_t chunk, const char *host, int port)
 {
+    /* SIGINT and SIGTERM get in only during epoll_pwait(): never in the gap
+     * between the loop's check of stop_requested and the wait. */
+    sigset_t wait_mask;
+    block_stop_signals(&wait_mask);
     struct server server = { .mode = mode, .chunk = chunk };
 
     server.listening_fd = listen_on(host, port, BACKLOG);
@@ -736,16 +740,16 @@ static int run_server(enum trigger_mode mode, size_t chunk, const char *host, in
         /* Wait without limit, unless an et-drain client is owed a turn:
          * then only look for new events and come straight back. */
         int timeout = drain_turn_owed(&server) ? 0 : -1;
-        narrate_detail("epoll_wait(fd %d, timeout %d) - waiting", server.epoll_fd, timeout);
-        int ready = epoll_wait(server.epoll_fd, events, MAX_EVENTS, timeout);
+        narrate_detail("epoll_pwait(fd %d, timeout %d) - waiting", server.epoll_fd, timeout);
+        int ready = epoll_pwait(server.epoll_fd, events, MAX_EVENTS, timeout, &wait_mask);
         if (ready < 0) {
             if (errno == EINTR)
                 continue; /* EINTR policy: the loop condition checks stop_requested */
-            fatal("epoll_wait(fd %d)", server.epoll_fd);
+            fatal("epoll_pwait(fd %d)", server.epoll_fd);
         }
         if (ready > 0) {
             char line[512];
-            size_t used = (size_t)snprintf(line, sizeof line, "epoll_wait() -> %d ready:", ready);
+            size_t used = (size_t)snprintf(line, sizeof line, "epoll_pwait() -> %d ready:", ready);
             for (int i = 0; i < ready && used < sizeof line; i++) {
                 const struct client *client = events[i].data.ptr;
                 char mask[96];

@@ -19,7 +19,7 @@
  *
  * Observe: both clients are echoed at once, by one thread. With -v every
  *          wakeup prints only the ready descriptors and their decoded
- *          events, e.g. "epoll_wait() -> 1 ready: fd 5 EPOLLIN|EPOLLRDHUP"
+ *          events, e.g. "epoll_pwait() -> 1 ready: fd 5 EPOLLIN|EPOLLRDHUP"
  *          when a client sent its last bytes and closed its side.
  *
  * The five steps of a poll server in the course notes (poll_server步骤)
@@ -149,7 +149,7 @@ static const char *describe_events(uint32_t events, char *text, size_t size)
     return text;
 }
 
-/* "epoll_wait() -> 1 ready: fd 5 EPOLLIN|EPOLLRDHUP". Only the ready ones
+/* "epoll_pwait() -> 1 ready: fd 5 EPOLLIN|EPOLLRDHUP". Only the ready ones
  * come back, so this costs O(ready) like everything else here. */
 static void narrate_wakeup(const struct server *server, const struct epoll_event *events,
                            int ready)
@@ -157,10 +157,10 @@ static void narrate_wakeup(const struct server *server, const struct epoll_event
     if (narration_level < NARRATE_VERBOSE)
         return;
     if (ready == 0) {
-        printf("epoll_wait() -> 0 ready: the timeout expired (time to try accept() again)\n");
+        printf("epoll_pwait() -> 0 ready: the timeout expired (time to try accept() again)\n");
         return;
     }
-    printf("epoll_wait() -> %d ready:", ready);
+    printf("epoll_pwait() -> %d ready:", ready);
     for (int i = 0; i < ready; i++) {
         const struct client *client = events[i].data.ptr;
         char text[96];
@@ -562,6 +562,8 @@ int main(int argc, char *argv[])
 
     start_narration();
     install_signal_handlers();
+    sigset_t wait_mask; /* SIGINT and SIGTERM get in only during epoll_pwait() */
+    block_stop_signals(&wait_mask);
 
     /* All the server's state, the shared read buffer included, lives here
      * in main and is passed down: no global variables. */
@@ -588,18 +590,22 @@ int main(int argc, char *argv[])
     narrate("epoll_create1() -> fd %d; epoll_ctl(EPOLL_CTL_ADD, fd %d, EPOLLIN) "
             "(2 注册: register)", server.epoll_fd, server.listening_fd);
 
-    /* 4 循环监控 - loop on the wait. EINTR policy: a signal interrupts
-     * epoll_wait() (no SA_RESTART; it is never restarted anyway); we go
-     * round and the loop condition checks stop_requested. */
+    /* 4 循环监控 - loop on the wait. EINTR policy: SIGINT and SIGTERM are
+     * blocked except inside epoll_pwait() - epoll_wait() with a signal mask
+     * - so they interrupt the wait (EINTR; epoll_wait is never restarted)
+     * and never slip in between the check of stop_requested and the wait,
+     * where a plain epoll_wait() would sleep on. We go round; the loop
+     * condition decides. */
     struct epoll_event events[MAX_EVENTS];
     while (!stop_requested) {
         resume_accepting_if_due(&server);
 
-        int ready = epoll_wait(server.epoll_fd, events, MAX_EVENTS, wait_timeout_ms(&server));
+        int ready = epoll_pwait(server.epoll_fd, events, MAX_EVENTS, wait_timeout_ms(&server),
+                                &wait_mask);
         if (ready < 0) {
             if (errno == EINTR)
                 continue; /* a signal: the loop condition decides */
-            fatal("epoll_wait"); /* only with bad arguments: a bug, not a client */
+            fatal("epoll_pwait"); /* only with bad arguments: a bug, not a client */
         }
         narrate_wakeup(&server, events, ready);
 

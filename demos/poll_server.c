@@ -18,7 +18,7 @@
  *
  * Observe: both clients are echoed at once, by one thread. With -v every
  *          wakeup prints the ready entries and their decoded events, e.g.
- *          "poll() -> 2 ready: fd 3 POLLIN, fd 5 POLLIN|POLLHUP".
+ *          "ppoll() -> 2 ready: fd 3 POLLIN, fd 5 POLLIN|POLLHUP".
  *
  * The five steps of a poll server in the course notes (poll_server步骤)
  * are marked in main(): 1 创建套接字 create the socket, 2 注册 register it,
@@ -144,17 +144,17 @@ static const char *describe_events(short events, char *text, size_t size)
     return text;
 }
 
-/* "poll() -> 2 ready: fd 3 POLLIN, fd 5 POLLIN|POLLHUP", printed in pieces
+/* "ppoll() -> 2 ready: fd 3 POLLIN, fd 5 POLLIN|POLLHUP", printed in pieces
  * so a line naming a thousand descriptors needs no buffer of its own. */
 static void narrate_wakeup(const struct server *server, int ready)
 {
     if (narration_level < NARRATE_VERBOSE)
         return;
     if (ready == 0) {
-        printf("poll() -> 0 ready: the timeout expired (time to try accept() again)\n");
+        printf("ppoll() -> 0 ready: the timeout expired (time to try accept() again)\n");
         return;
     }
-    printf("poll() -> %d ready:", ready);
+    printf("ppoll() -> %d ready:", ready);
     const char *separator = " ";
     for (size_t slot = 0; slot < server->watched_count; slot++) {
         const struct pollfd *entry = &server->watched[slot];
@@ -551,6 +551,8 @@ int main(int argc, char *argv[])
 
     start_narration();
     install_signal_handlers();
+    sigset_t wait_mask; /* SIGINT and SIGTERM get in only during ppoll() */
+    block_stop_signals(&wait_mask);
 
     /* All the server's state, the shared read buffer included, lives here
      * in main and is passed down: no global variables. */
@@ -574,17 +576,23 @@ int main(int argc, char *argv[])
     narrate("fd %d registered for POLLIN in the pollfd array (2 注册: register)",
             server.listening_fd);
 
-    /* 4 循环监控 - loop on the wait. EINTR policy: a signal interrupts
-     * poll() (no SA_RESTART); we go round and the loop condition checks
-     * stop_requested. */
+    /* 4 循环监控 - loop on the wait. EINTR policy: SIGINT and SIGTERM are
+     * blocked except inside ppoll() - poll() with a signal mask - so they
+     * interrupt the wait (EINTR, no SA_RESTART) and never slip in between
+     * the check of stop_requested and the wait, where a plain poll() would
+     * sleep on. We go round; the loop condition decides. */
     while (!stop_requested) {
         resume_accepting_if_due(&server);
 
-        int ready = poll(server.watched, server.watched_count, wait_timeout_ms(&server));
+        int timeout_ms = wait_timeout_ms(&server);
+        struct timespec timeout = { .tv_sec = timeout_ms / 1000,
+                                    .tv_nsec = (timeout_ms % 1000) * 1000000L };
+        int ready = ppoll(server.watched, server.watched_count,
+                          timeout_ms < 0 ? NULL : &timeout, &wait_mask);
         if (ready < 0) {
             if (errno == EINTR)
                 continue; /* a signal: the loop condition decides */
-            fatal("poll"); /* only with bad arguments: a bug, not a client */
+            fatal("ppoll"); /* only with bad arguments: a bug, not a client */
         }
         narrate_wakeup(&server, ready);
 

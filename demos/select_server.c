@@ -18,7 +18,7 @@
  *
  * Observe: both clients are echoed at once, by one thread. With -v every
  *          wakeup prints the three sets select() handed back, e.g.
- *          "select() -> 1 ready: read {5} write {} except {}".
+ *          "pselect() -> 1 ready: read {5} write {} except {}".
  *
  * The five steps of a poll server in the course notes (poll_server步骤)
  * are marked in main() and hold for select too: 1 创建套接字, 2 注册,
@@ -126,7 +126,7 @@ static void print_fd_set(const char *name, const fd_set *set, int highest_fd)
     putchar('}');
 }
 
-/* "select() -> 2 ready: read {3, 5} write {} except {}", printed in pieces
+/* "pselect() -> 2 ready: read {3, 5} write {} except {}", printed in pieces
  * so a line naming a thousand descriptors needs no buffer of its own. */
 static void narrate_wakeup(int ready, const fd_set *readable, const fd_set *writable,
                            const fd_set *urgent, int highest_fd)
@@ -134,10 +134,10 @@ static void narrate_wakeup(int ready, const fd_set *readable, const fd_set *writ
     if (narration_level < NARRATE_VERBOSE)
         return;
     if (ready == 0) {
-        printf("select() -> 0 ready: the timeout expired (time to try accept() again)\n");
+        printf("pselect() -> 0 ready: the timeout expired (time to try accept() again)\n");
         return;
     }
-    printf("select() -> %d ready:", ready);
+    printf("pselect() -> %d ready:", ready);
     print_fd_set("read", readable, highest_fd);
     print_fd_set("write", writable, highest_fd);
     print_fd_set("except", urgent, highest_fd);
@@ -514,6 +514,8 @@ int main(int argc, char *argv[])
 
     start_narration();
     install_signal_handlers();
+    sigset_t wait_mask; /* SIGINT and SIGTERM get in only during pselect() */
+    block_stop_signals(&wait_mask);
 
     /* All the server's state, the shared read buffer included, lives here
      * in main and is passed down: no global variables. */
@@ -540,9 +542,11 @@ int main(int argc, char *argv[])
     narrate("select() keeps no registrations (2 注册: register): rlist, wlist and xlist "
             "are refilled before every call");
 
-    /* 4 循环监控 - loop on the wait. EINTR policy: a signal interrupts
-     * select() (no SA_RESTART); we go round and the loop condition checks
-     * stop_requested. */
+    /* 4 循环监控 - loop on the wait. EINTR policy: SIGINT and SIGTERM are
+     * blocked except inside pselect() - select() with a signal mask - so
+     * they interrupt the wait (EINTR, no SA_RESTART) and never slip in
+     * between the check of stop_requested and the wait, where a plain
+     * select() would sleep on. We go round; the loop condition decides. */
     while (!stop_requested) {
         resume_accepting_if_due(&server);
 
@@ -570,14 +574,14 @@ int main(int argc, char *argv[])
         }
 
         int timeout_ms = wait_timeout_ms(&server);
-        struct timeval timeout = { .tv_sec = timeout_ms / 1000,
-                                   .tv_usec = (timeout_ms % 1000) * 1000 };
-        int ready = select(highest_fd + 1, &readable, &writable, &urgent,
-                           timeout_ms < 0 ? NULL : &timeout);
+        struct timespec timeout = { .tv_sec = timeout_ms / 1000,
+                                    .tv_nsec = (timeout_ms % 1000) * 1000000L };
+        int ready = pselect(highest_fd + 1, &readable, &writable, &urgent,
+                            timeout_ms < 0 ? NULL : &timeout, &wait_mask);
         if (ready < 0) {
             if (errno == EINTR)
                 continue; /* a signal: the loop condition decides */
-            fatal("select"); /* only with bad arguments: a bug, not a client */
+            fatal("pselect"); /* only with bad arguments: a bug, not a client */
         }
         narrate_wakeup(ready, &readable, &writable, &urgent, highest_fd);
 

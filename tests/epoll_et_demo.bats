@@ -205,7 +205,7 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     # 29 bytes, at most 4 per read: at least 8 reads, each after its own wakeup.
     local reads wakeups
     reads=$(grep -cE '^read\(fd [0-9]+, 4\) -> [1-4] bytes? ' "$SERVER_OUT")
-    wakeups=$(grep -cE '^epoll_wait\(\) -> 1 ready: fd [0-9]+ EPOLLIN$' "$SERVER_OUT")
+    wakeups=$(grep -cE '^epoll_pwait\(\) -> 1 ready: fd [0-9]+ EPOLLIN$' "$SERVER_OUT")
     [ "$reads" -ge 8 ]
     [ "$wakeups" -ge "$reads" ]
     [ "$(open_descriptors "$SERVER_PID")" -eq "$descriptors_before" ] # the client's is closed

@@ -27,7 +27,7 @@ load echo_servers
 }
 
 @test "epoll_server: -q keeps only listening and summary; -v decodes the epoll events" {
-    check_quiet_and_verbose epoll_server '^epoll_wait\(\) -> 1 ready: fd [0-9]+ EPOLLIN(\|EPOLLRDHUP)?$'
+    check_quiet_and_verbose epoll_server '^epoll_pwait\(\) -> 1 ready: fd [0-9]+ EPOLLIN(\|EPOLLRDHUP)?$'
 }
 
 @test "epoll_server: out of descriptors (EMFILE): logged once, no busy loop, serves again" {

@@ -27,7 +27,7 @@ load echo_servers
 }
 
 @test "poll_server: -q keeps only listening and summary; -v decodes the revents" {
-    check_quiet_and_verbose poll_server '^poll\(\) -> 1 ready: fd [0-9]+ POLLIN$'
+    check_quiet_and_verbose poll_server '^ppoll\(\) -> 1 ready: fd [0-9]+ POLLIN$'
 }
 
 @test "poll_server: out of descriptors (EMFILE): logged once, no busy loop, serves again" {

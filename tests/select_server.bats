@@ -28,7 +28,7 @@ load echo_servers
 
 @test "select_server: -q keeps only listening and summary; -v shows the three sets" {
     check_quiet_and_verbose select_server \
-        '^select\(\) -> 1 ready: read \{[0-9]+\} write \{\} except \{\}$'
+        '^pselect\(\) -> 1 ready: read \{[0-9]+\} write \{\} except \{\}$'
 }
 
 @test "select_server: out of descriptors (EMFILE): logged once, no busy loop, serves again" {

@@ -52,7 +52,7 @@ run_scenario() {
 
     check "step 2 was narrated: the listening socket registered for POLLIN" \
         grep -q 'registered for POLLIN in the pollfd array (2 注册: register)' "$DEMO_OUT"
-    check "-v decoded each wakeup" grep -qE '^poll\(\) -> 1 ready: fd 3 POLLIN$' "$DEMO_OUT"
+    check "-v decoded each wakeup" grep -qE '^ppoll\(\) -> 1 ready: fd 3 POLLIN$' "$DEMO_OUT"
     check "the flooder's echo was kept to 64 KiB, then reading stopped" \
         grep -q '^fd 4: 65536 bytes of echo wait for it to read; no more reading' "$DEMO_OUT"
     check "the other client was served while the flooder was stuck" \
