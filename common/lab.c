@@ -74,6 +74,27 @@ void warn_errno(const char *format, ...)
     printf(": %s (%s)\n", strerror(saved_errno), errno_name(saved_errno));
 }
 
+const char *describe_mask(unsigned mask, const struct named_bit *names, size_t name_count,
+                          char *text, size_t text_size)
+{
+    if (mask == 0) {
+        snprintf(text, text_size, "none");
+        return text;
+    }
+    size_t used = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < name_count && used < text_size; i++) {
+        if (!(mask & names[i].bit))
+            continue;
+        mask &= ~names[i].bit;
+        used += (size_t)snprintf(text + used, text_size - used, "%s%s", used > 0 ? "|" : "",
+                                 names[i].name);
+    }
+    if (mask != 0 && used < text_size)
+        snprintf(text + used, text_size - used, "%s0x%x", used > 0 ? "|" : "", mask);
+    return text;
+}
+
 /* ---- Errors ------------------------------------------------------------- */
 
 const char *errno_name(int error_number)

@@ -43,6 +43,17 @@ void announce(const char *format, ...)       /* always shown: listening, errors,
 void warn_errno(const char *format, ...)
     __attribute__((format(printf, 1, 2)));
 
+/* One bit of an event mask and its name, for describe_mask(). */
+struct named_bit {
+    unsigned bit;
+    const char *name;
+};
+
+/* "POLLIN|POLLHUP": the names of the bits set in mask, any bits not in
+ * names as hex, "none" for an empty mask. Returns text. */
+const char *describe_mask(unsigned mask, const struct named_bit *names, size_t name_count,
+                          char *text, size_t text_size);
+
 /* ---- Errors that end the program --------------------------------------- */
 
 /* "ECONNRESET" for ECONNRESET; "errno 123" for one it does not know. */

@@ -98,26 +98,12 @@ static const char *const mode_names[] = {
 /* "EPOLLIN|EPOLLOUT" for an event mask, with any unnamed bits in hex. */
 static const char *describe_events(uint32_t events, char *text, size_t text_size)
 {
-    static const struct { uint32_t bit; const char *name; } names[] = {
+    static const struct named_bit names[] = {
         { EPOLLIN, "EPOLLIN" },     { EPOLLPRI, "EPOLLPRI" },     { EPOLLOUT, "EPOLLOUT" },
         { EPOLLERR, "EPOLLERR" },   { EPOLLHUP, "EPOLLHUP" },     { EPOLLRDHUP, "EPOLLRDHUP" },
         { EPOLLET, "EPOLLET" },
     };
-    size_t used = 0;
-    text[0] = '\0';
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (!(events & names[i].bit))
-            continue;
-        events &= ~names[i].bit;
-        used += (size_t)snprintf(text + used, text_size - used, "%s%s",
-                                 used > 0 ? "|" : "", names[i].name);
-        if (used >= text_size)
-            return text;
-    }
-    if (events != 0 || used == 0)
-        snprintf(text + used, text_size - used, "%s0x%x", used > 0 ? "|" : "",
-                 (unsigned)events);
-    return text;
+    return describe_mask(events, names, sizeof names / sizeof names[0], text, text_size);
 }
 
 /* The data as a quoted string a student can read: printable bytes as they

@@ -129,24 +129,11 @@ static size_t unsent_bytes(const struct client *client)
 /* "EPOLLIN|EPOLLRDHUP": the bits of an event mask, by name. */
 static const char *describe_events(uint32_t events, char *text, size_t size)
 {
-    static const struct { uint32_t bit; const char *name; } names[] = {
+    static const struct named_bit names[] = {
         { EPOLLIN, "EPOLLIN" },   { EPOLLPRI, "EPOLLPRI" }, { EPOLLOUT, "EPOLLOUT" },
         { EPOLLERR, "EPOLLERR" }, { EPOLLHUP, "EPOLLHUP" }, { EPOLLRDHUP, "EPOLLRDHUP" },
     };
-    size_t used = 0;
-    text[0] = '\0';
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if ((events & names[i].bit) && used < size) {
-            used += (size_t)snprintf(text + used, size - used, "%s%s",
-                                     used ? "|" : "", names[i].name);
-            events &= ~names[i].bit;
-        }
-    }
-    if (events != 0 && used < size)
-        snprintf(text + used, size - used, "%s0x%x", used ? "|" : "", (unsigned)events);
-    if (used == 0 && events == 0)
-        snprintf(text, size, "(none)");
-    return text;
+    return describe_mask(events, names, sizeof names / sizeof names[0], text, size);
 }
 
 /* "epoll_pwait() -> 1 ready: fd 5 EPOLLIN|EPOLLRDHUP". Only the ready ones

@@ -124,24 +124,12 @@ static size_t unsent_bytes(const struct client *client)
 /* "POLLIN|POLLHUP": the bits of an events or revents mask, by name. */
 static const char *describe_events(short events, char *text, size_t size)
 {
-    static const struct { short bit; const char *name; } names[] = {
+    static const struct named_bit names[] = {
         { POLLIN, "POLLIN" },   { POLLPRI, "POLLPRI" }, { POLLOUT, "POLLOUT" },
         { POLLERR, "POLLERR" }, { POLLHUP, "POLLHUP" }, { POLLNVAL, "POLLNVAL" },
         { POLLRDHUP, "POLLRDHUP" },
     };
-    size_t used = 0;
-    text[0] = '\0';
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if ((events & names[i].bit) && used < size) {
-            used += (size_t)snprintf(text + used, size - used, "%s%s",
-                                     used ? "|" : "", names[i].name);
-            events = (short)(events & ~names[i].bit);
-        }
-    }
-    if (events != 0 && used < size)
-        snprintf(text + used, size - used, "%s0x%x", used ? "|" : "",
-                 (unsigned)(unsigned short)events);
-    return text;
+    return describe_mask((unsigned short)events, names, sizeof names / sizeof names[0], text, size);
 }
 
 /* "ppoll() -> 2 ready: fd 3 POLLIN, fd 5 POLLIN|POLLHUP", printed in pieces

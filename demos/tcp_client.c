@@ -321,23 +321,14 @@ static int write_to_stdout(const char *data, size_t length)
     return 0;
 }
 
-/* "POLLIN|POLLHUP" for a revents mask, "-" for none. */
+/* "POLLIN|POLLHUP" for a revents mask, "none" for none. */
 static const char *event_names(short events, char *text, size_t size)
 {
-    static const struct { short bit; const char *name; } known[] = {
+    static const struct named_bit names[] = {
         { POLLIN, "POLLIN" }, { POLLPRI, "POLLPRI" }, { POLLOUT, "POLLOUT" },
         { POLLERR, "POLLERR" }, { POLLHUP, "POLLHUP" }, { POLLNVAL, "POLLNVAL" },
     };
-    size_t used = 0;
-    text[0] = '\0';
-    for (size_t index = 0; index < sizeof known / sizeof known[0]; index++) {
-        if ((events & known[index].bit) && used < size)
-            used += (size_t)snprintf(text + used, size - used, "%s%s", used ? "|" : "",
-                                     known[index].name);
-    }
-    if (used == 0)
-        snprintf(text, size, "-");
-    return text;
+    return describe_mask((unsigned short)events, names, sizeof names / sizeof names[0], text, size);
 }
 
 /* Returns the exit status. */

@@ -79,18 +79,30 @@ start_background() {
     STARTED_PIDS+=("$BACKGROUND_PID")
 }
 
+# wait_until_gone PID SECONDS: poll until PID has exited (a zombie counts)
+# or SECONDS have passed; 1 if it is still running.
+wait_until_gone() {
+    local pid=$1 deadline=$((SECONDS + $2))
+    while kill -0 "$pid" 2>/dev/null; do
+        [[ $(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) == Z ]] && return 0
+        ((SECONDS >= deadline)) && return 1
+        sleep 0.02
+    done
+}
+
+# wait_for_demo_exit SECONDS: wait for the demo to end; one that is still
+# running then is killed (status 137). Sets DEMO_STATUS.
+wait_for_demo_exit() {
+    wait_until_gone "$DEMO_PID" "$1" || kill -s KILL "$DEMO_PID" 2>/dev/null
+    DEMO_STATUS=0
+    wait "$DEMO_PID" 2>/dev/null || DEMO_STATUS=$?
+}
+
 # stop_demo [SIGNAL]: send SIGINT (the student's Ctrl-C) and wait for the
 # demo to exit. Sets DEMO_STATUS.
 stop_demo() {
-    local signal=${1:-INT}
-    kill -s "$signal" "$DEMO_PID" 2>/dev/null
-    local deadline=$((SECONDS + 10))
-    while kill -0 "$DEMO_PID" 2>/dev/null && ((SECONDS < deadline)); do
-        [[ $(awk '{ print $3 }' "/proc/$DEMO_PID/stat" 2>/dev/null) == Z ]] && break
-        sleep 0.02
-    done
-    DEMO_STATUS=0
-    wait "$DEMO_PID" 2>/dev/null || DEMO_STATUS=$?
+    kill -s "${1:-INT}" "$DEMO_PID" 2>/dev/null
+    wait_for_demo_exit 10
 }
 
 # show_transcript [FILE]: the demo's narration, indented (default DEMO_OUT).
@@ -117,12 +129,7 @@ stop_started() {
     local pid
     for pid in "${STARTED_PIDS[@]}"; do
         kill -s TERM "$pid" 2>/dev/null || continue
-        local deadline=$((SECONDS + 3))
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-            [[ $(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) == Z ]] && break
-            sleep 0.02
-        done
-        kill -s KILL "$pid" 2>/dev/null
+        wait_until_gone "$pid" 3 || kill -s KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     done
     STARTED_PIDS=()

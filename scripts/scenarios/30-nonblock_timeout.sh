@@ -2,17 +2,6 @@
 # nonblock_timeout: non-blocking I/O (非阻塞IO) and timeout detection (超时检测).
 # Sourced by scripts/lab3.sh, which provides heading, say, start_demo, check...
 
-# Wait (at most $1 seconds) for the demo to end by itself; sets DEMO_STATUS.
-wait_for_demo_exit() {
-    local deadline=$((SECONDS + $1))
-    while kill -0 "$DEMO_PID" 2>/dev/null && ((SECONDS < deadline)); do
-        [[ $(awk '{ print $3 }' "/proc/$DEMO_PID/stat" 2>/dev/null) == Z ]] && break
-        sleep 0.02
-    done
-    DEMO_STATUS=0
-    wait "$DEMO_PID" 2>/dev/null || DEMO_STATUS=$?
-}
-
 # number_between N LOW HIGH: LOW <= N <= HIGH.
 number_between() {
     (($1 >= $2 && $1 <= $3))
