@@ -120,3 +120,13 @@ load helper
     [ "$(wc -l <"$SERVER_OUT")" -eq 2 ]
     [ "$(tail -n 1 "$SERVER_OUT")" = "summary: clients=1 bytes=6" ]
 }
+
+@test "-H ::1 listens on IPv6 and says [::1]:PORT" {
+    grep -qs '^0\{31\}1 ' /proc/net/if_inet6 || skip "this host has no IPv6 loopback"
+    start_server blocking_echo -H ::1
+    [[ $(head -n 1 "$SERVER_OUT") =~ ^listening\ on\ \[::1\]:[0-9]+$ ]]
+    run "$(bin tcp_client)" -q -H ::1 -p "$SERVER_PORT" -m "over IPv6"
+    [ "$status" -eq 0 ]
+    [ "$output" = "over IPv6" ]
+    grep -qE '^accept\(\) -> fd [0-9]+ from \[::1\]:[0-9]+$' "$SERVER_OUT"
+}
