@@ -28,6 +28,9 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# wait_for_line, wait_until_gone, stop_pid, open_descriptors
+# shellcheck source=scripts/processes.sh
+source "$root/scripts/processes.sh"
 export LAB_BUILD="${LAB_BUILD:-$root/build}"
 
 sizes=${BENCH_SIZES:-10,100,1000,5000,10000}
@@ -79,19 +82,6 @@ STARTED_PIDS=()
 # "listening on" line.
 log_count=0
 
-# stop_pid PID: SIGTERM, wait up to 10 s (10,000 connections take a moment
-# to close), then SIGKILL.
-stop_pid() {
-    local pid=$1 deadline=$((SECONDS + 10))
-    kill -s TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-        [[ $(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) == Z ]] && break
-        sleep 0.02
-    done
-    kill -s KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 # forget PID: drop a process that has ended from the cleanup list.
 forget() {
     local pid kept=()
@@ -104,7 +94,7 @@ forget() {
 cleanup() {
     local pid
     for pid in "${STARTED_PIDS[@]}"; do
-        stop_pid "$pid"
+        stop_pid "$pid" 10 # 10,000 connections take a moment to close
     done
     STARTED_PIDS=()
     rm -rf "$work"
@@ -112,19 +102,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "bench: interrupted" >&2; exit 130' INT
 trap 'echo "bench: terminated" >&2; exit 143' TERM
-
-# wait_for_line FILE REGEX SECONDS: poll FILE until a line matches.
-wait_for_line() {
-    local file=$1 regex=$2 deadline=$((SECONDS + $3))
-    until grep -qE -- "$regex" "$file" 2>/dev/null; do
-        ((SECONDS >= deadline)) && return 1
-        sleep 0.02
-    done
-}
-
-open_descriptors() {
-    find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
-}
 
 # run_tracked OUTPUT COMMAND...: run COMMAND with stdout to OUTPUT, in the
 # background so that a signal reaches our traps at once (bash runs a trap
@@ -180,8 +157,7 @@ start_server() {
     SERVER_PID=$!
     STARTED_PIDS+=("$SERVER_PID")
     if ! wait_for_line "$log" '^listening on ' 10; then
-        echo "bench: $name did not start:" >&2
-        cat "$log" >&2
+        echo "bench: $name did not start" >&2
         return 1
     fi
     SERVER_PORT=$(sed -n '1s/.*:\([0-9]*\)$/\1/p' "$log")
@@ -199,8 +175,7 @@ start_idle() {
     IDLE_PID=$!
     STARTED_PIDS+=("$IDLE_PID")
     if ! wait_for_line "$log" "^holding $count connections" 120; then
-        echo "bench: tcp_client --idle $count did not get all its connections:" >&2
-        tail -n 3 "$log" >&2
+        echo "bench: tcp_client --idle $count did not get all its connections" >&2
         return 1
     fi
     local deadline=$((SECONDS + 60))
@@ -230,9 +205,9 @@ measure() {
     fi
     # The server first: closing 10,000 connections is quicker for it than
     # handling 10,000 end-of-file events one wakeup at a time.
-    stop_pid "$SERVER_PID" && forget "$SERVER_PID"
+    stop_pid "$SERVER_PID" 10 && forget "$SERVER_PID"
     if [[ -n $IDLE_PID ]]; then
-        stop_pid "$IDLE_PID" && forget "$IDLE_PID"
+        stop_pid "$IDLE_PID" 10 && forget "$IDLE_PID"
     fi
     printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$idle" "$median_us" "$p90_us" >>"$out/server_rtt.tsv"
     printf '  round %s  %-14s idle=%-6s median_us=%-8s p90_us=%s\n' "$round" "$name" "$idle" \

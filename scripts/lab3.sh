@@ -17,6 +17,9 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# wait_for_line, wait_until_gone, stop_pid, open_descriptors
+# shellcheck source=scripts/processes.sh
+source "$root/scripts/processes.sh"
 export LAB_BUILD="${LAB_BUILD:-$root/build}"
 work=$(mktemp -d "${TMPDIR:-/tmp}/lab3.XXXXXX")
 results="$work/results"
@@ -44,16 +47,6 @@ say() {
     printf '%s\n' "$*"
 }
 
-# wait_for_line FILE REGEX [SECONDS]: poll FILE until a line matches.
-wait_for_line() {
-    local file=$1 regex=$2 seconds=${3:-10}
-    local deadline=$((SECONDS + seconds))
-    until grep -qE -- "$regex" "$file" 2>/dev/null; do
-        ((SECONDS >= deadline)) && return 1
-        sleep 0.02
-    done
-}
-
 # start_demo NAME [ARGS...]: start build/NAME -p 0 ARGS; wait for its
 # "listening on" line. Sets DEMO_PID, DEMO_PORT, DEMO_OUT.
 start_demo() {
@@ -64,8 +57,7 @@ start_demo() {
     DEMO_PID=$!
     STARTED_PIDS+=("$DEMO_PID")
     if ! wait_for_line "$DEMO_OUT" '^listening on ' 10; then
-        say "$name did not start:"
-        cat "$DEMO_OUT"
+        say "$name did not start"
         return 1
     fi
     DEMO_PORT=$(sed -n '1s/.*:\([0-9]*\)$/\1/p' "$DEMO_OUT")
@@ -77,17 +69,6 @@ start_background() {
     "$@" &
     BACKGROUND_PID=$!
     STARTED_PIDS+=("$BACKGROUND_PID")
-}
-
-# wait_until_gone PID SECONDS: poll until PID has exited (a zombie counts)
-# or SECONDS have passed; 1 if it is still running.
-wait_until_gone() {
-    local pid=$1 deadline=$((SECONDS + $2))
-    while kill -0 "$pid" 2>/dev/null; do
-        [[ $(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) == Z ]] && return 0
-        ((SECONDS >= deadline)) && return 1
-        sleep 0.02
-    done
 }
 
 # wait_for_demo_exit SECONDS: wait for the demo to end; one that is still
@@ -128,9 +109,7 @@ check() {
 stop_started() {
     local pid
     for pid in "${STARTED_PIDS[@]}"; do
-        kill -s TERM "$pid" 2>/dev/null || continue
-        wait_until_gone "$pid" 3 || kill -s KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
+        stop_pid "$pid" 3
     done
     STARTED_PIDS=()
 }

@@ -26,6 +26,10 @@
 
 bats_require_minimum_version 1.5.0
 
+# wait_for_line, wait_until_gone, stop_pid, open_descriptors
+# shellcheck source=scripts/processes.sh
+source "$BATS_TEST_DIRNAME/../scripts/processes.sh"
+
 BUILD_DIR="${LAB_BUILD:-$BATS_TEST_DIRNAME/../build}"
 STARTED_PIDS=()
 STARTED_ERRS=()
@@ -33,19 +37,6 @@ STARTED_ERRS=()
 # The program under test, as a path (tests call "$(bin NAME)").
 bin() {
     echo "$BUILD_DIR/$1"
-}
-
-wait_for_line() {
-    local file=$1 regex=$2 seconds=${3:-10}
-    local deadline=$((SECONDS + seconds))
-    until grep -qE -- "$regex" "$file" 2>/dev/null; do
-        if ((SECONDS >= deadline)); then
-            echo "no line matching /$regex/ in $file after ${seconds}s; it has:" >&2
-            sed 's/^/  | /' "$file" >&2 2>/dev/null || true
-            return 1
-        fi
-        sleep 0.02
-    done
 }
 
 start_program() {
@@ -105,29 +96,18 @@ start_server() {
 }
 
 wait_for_exit() {
-    local pid=$1 seconds=${2:-10}
-    local deadline=$((SECONDS + seconds))
-    while kill -0 "$pid" 2>/dev/null; do
-        # A zombie has exited; wait reaps it below.
-        [[ $(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) == Z ]] && break
-        if ((SECONDS >= deadline)); then
-            EXIT_STATUS=124
-            return 0
-        fi
-        sleep 0.02
-    done
+    if ! wait_until_gone "$1" "${2:-10}"; then
+        EXIT_STATUS=124
+        return 0
+    fi
     EXIT_STATUS=0
-    wait "$pid" || EXIT_STATUS=$?
+    wait "$1" || EXIT_STATUS=$?
 }
 
 stop_server() {
     local signal=${1:-TERM}
     kill -s "$signal" "$SERVER_PID"
     wait_for_exit "$SERVER_PID" 10
-}
-
-open_descriptors() {
-    find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
 }
 
 # wait_for_descriptors PID COMPARISON COUNT [SECONDS]: poll until the number
@@ -185,12 +165,7 @@ check_sanitizer_reports() {
 stop_started_processes() {
     local pid
     for pid in "${STARTED_PIDS[@]}"; do
-        kill -s TERM "$pid" 2>/dev/null || continue
-        wait_for_exit "$pid" 5
-        if ((EXIT_STATUS == 124)); then
-            kill -s KILL "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
+        stop_pid "$pid" 5
     done
 }
 
