@@ -116,16 +116,16 @@ stop_started() {
 
 # ---- The runner ----------------------------------------------------------
 
-run_one() { # run_one FILE NAME: in a subshell, so scenarios cannot collide
-    local file=$1 name=$2
-    (
-        trap stop_started EXIT
-        # Ctrl-C: stop this scenario at once and tell the runner with 130.
-        trap 'exit 130' INT TERM
-        # shellcheck source=/dev/null
-        source "$file"
-        run_scenario && ((FAILED_CHECKS == 0))
-    )
+# run_one FILE: one scenario. Always run as `run_one FILE &`: that
+# background subshell is the scenario's own, so scenarios cannot collide,
+# and it is the process the runner signals; whatever way it ends, it stops
+# what it started.
+run_one() {
+    trap stop_started EXIT
+    trap 'exit 130' TERM
+    # shellcheck source=/dev/null
+    source "$1"
+    run_scenario && ((FAILED_CHECKS == 0))
 }
 
 on_interrupt() {
@@ -146,11 +146,19 @@ for file in "$root"/scripts/scenarios/[0-9]*.sh; do
         continue
     fi
     started=$SECONDS
+    # In the background, with wait: a signal interrupts wait at once, and
+    # on_interrupt runs. (Run in the foreground, bash would drop a Ctrl-C
+    # whenever the command the scenario was running - a demo, a client -
+    # handled SIGINT and exited normally, as every program here does.) The
+    # scenario is then told with SIGTERM, and waited for while it cleans up.
+    run_one "$file" &
+    scenario_pid=$!
     status=0
-    run_one "$file" "$name" || status=$?
-    # Bash drops a SIGINT whose foreground child did not die of it, so the
-    # scenario's exit status is what says that Ctrl-C was pressed.
-    ((status == 130)) && interrupted=1
+    wait "$scenario_pid" || status=$?
+    if ((interrupted)); then
+        kill -s TERM "$scenario_pid" 2>/dev/null
+        wait "$scenario_pid" 2>/dev/null
+    fi
     if ((status == 0)); then verdict=PASS; else verdict=FAIL; fi
     ((interrupted)) && verdict=STOPPED
     printf '%s %s %d\n' "$name" "$verdict" $((SECONDS - started)) >>"$results"
