@@ -596,6 +596,44 @@ static void hold_connection(int fd)
     }
 }
 
+enum send_outcome { SENT_ALL, STALLED, INTERRUPTED, SEND_FAILED };
+
+/* Send up to bytes of the stream of key, never reading: until all is sent,
+ * or the socket takes nothing for stall_ms (the peer has stopped reading),
+ * or a signal. *sent says how far it got; SEND_FAILED has said why. */
+static enum send_outcome send_without_reading(int fd, uint64_t key, unsigned long long bytes,
+                                              int stall_ms, const char *subcommand,
+                                              unsigned long long *sent)
+{
+    unsigned char *scratch = malloc(READ_SIZE);
+    if (scratch == NULL)
+        fatal("malloc");
+    enum send_outcome outcome = SENT_ALL;
+    int64_t last_progress_ns = now_ns();
+    *sent = 0;
+    while (*sent < bytes) {
+        int events = wait_for(fd, POLLOUT, last_progress_ns + (int64_t)stall_ms * 1000000);
+        if (events <= 0) {
+            outcome = events == 0 ? STALLED : INTERRUPTED;
+            break;
+        }
+        size_t length = bytes - *sent < READ_SIZE ? (size_t)(bytes - *sent) : READ_SIZE;
+        fill_stream(key, *sent, scratch, length);
+        ssize_t written = send(fd, scratch, length, MSG_NOSIGNAL);
+        if (written < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                continue;
+            fail_errno(errno, subcommand, "send() after %llu bytes", *sent);
+            outcome = SEND_FAILED;
+            break;
+        }
+        *sent += (unsigned long long)written;
+        last_progress_ns = now_ns();
+    }
+    free(scratch);
+    return outcome;
+}
+
 static int run_flood(const struct settings *settings, const struct server *server)
 {
     unsigned long long bytes =
@@ -604,40 +642,17 @@ static int run_flood(const struct settings *settings, const struct server *serve
     int fd = connect_one(server, "flood", deadline_ns);
     if (fd < 0)
         return 1;
-    unsigned char *scratch = malloc(READ_SIZE);
-    if (scratch == NULL)
-        fatal("malloc");
 
-    uint64_t key = stream_key(settings->seed, 0);
-    unsigned long long sent = 0;
-    int64_t last_progress_ns = now_ns();
+    unsigned long long sent;
+    enum send_outcome outcome = send_without_reading(fd, stream_key(settings->seed, 0), bytes,
+                                                     STALL_MS, "flood", &sent);
     int status = 0;
-    bool stalled = false;
-    while (sent < bytes) {
-        int events = wait_for(fd, POLLOUT, last_progress_ns + (int64_t)STALL_MS * 1000000);
-        if (events < 0) {
-            status = fail("flood", "interrupted by a signal after %llu bytes", sent);
-            break;
-        }
-        if (events == 0) {
-            stalled = true;
-            break;
-        }
-        size_t length = bytes - sent < READ_SIZE ? (size_t)(bytes - sent) : READ_SIZE;
-        fill_stream(key, sent, scratch, length);
-        ssize_t written = send(fd, scratch, length, MSG_NOSIGNAL);
-        if (written < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                continue;
-            status = fail_errno(errno, "flood", "send() after %llu bytes", sent);
-            break;
-        }
-        sent += (unsigned long long)written;
-        last_progress_ns = now_ns();
-    }
-    free(scratch);
-    if (status == 0) {
-        if (stalled)
+    if (outcome == INTERRUPTED) {
+        status = fail("flood", "interrupted by a signal after %llu bytes", sent);
+    } else if (outcome == SEND_FAILED) {
+        status = 1;
+    } else {
+        if (outcome == STALLED)
             printf("flood: stalled after %llu bytes\n", sent);
         else
             printf("flood: sent all %llu bytes\n", sent);
@@ -723,30 +738,10 @@ static int run_reset(const struct settings *settings, const struct server *serve
     int fd = connect_one(server, "reset", deadline_ns);
     if (fd < 0)
         return 1;
-    unsigned char *scratch = malloc(READ_SIZE);
-    if (scratch == NULL)
-        fatal("malloc");
-    uint64_t key = stream_key(settings->seed, 0);
-    unsigned long long sent = 0;
-    int64_t last_progress_ns = now_ns();
-    int status = 0;
-    while (sent < bytes) {
-        int events = wait_for(fd, POLLOUT, last_progress_ns + (int64_t)RESET_STALL_MS * 1000000);
-        if (events <= 0)
-            break; /* full for a while, or a signal: abort now either way */
-        size_t length = bytes - sent < READ_SIZE ? (size_t)(bytes - sent) : READ_SIZE;
-        fill_stream(key, sent, scratch, length);
-        ssize_t written = send(fd, scratch, length, MSG_NOSIGNAL);
-        if (written < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                continue;
-            status = fail_errno(errno, "reset", "send() after %llu bytes", sent);
-            break;
-        }
-        sent += (unsigned long long)written;
-        last_progress_ns = now_ns();
-    }
-    free(scratch);
+    /* Full for a while, or a signal: either way, vanish now. */
+    unsigned long long sent;
+    int status = send_without_reading(fd, stream_key(settings->seed, 0), bytes, RESET_STALL_MS,
+                                      "reset", &sent) == SEND_FAILED;
     close_with_reset(fd);
     if (status == 0)
         printf("reset after sending %llu bytes\n", sent);
