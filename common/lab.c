@@ -258,9 +258,9 @@ const char *format_address(const struct sockaddr *address, socklen_t length,
     return text;
 }
 
-/* getaddrinfo() for host:port, or fatal(). port is a number, so the
- * service lookup never touches /etc/services. */
-static struct addrinfo *resolve_or_exit(const char *host, int port, int flags)
+/* port is a number (AI_NUMERICSERV), so the service lookup never touches
+ * /etc/services. */
+struct addrinfo *resolve_or_exit(const char *host, int port, int flags)
 {
     char service[8];
     snprintf(service, sizeof service, "%d", port);

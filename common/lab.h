@@ -12,6 +12,7 @@
 #ifndef LAB_H
 #define LAB_H
 
+#include <netdb.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -98,6 +99,10 @@ const char *parse_host_or_exit(const char *text, const char *usage_text);
 /* "127.0.0.1:50412", "[::1]:50412" or "PATH" for a Unix socket. */
 const char *format_address(const struct sockaddr *address, socklen_t length,
                            char *text, size_t text_size);
+
+/* getaddrinfo() for host:port (TCP, port as a number; flags such as
+ * AI_PASSIVE), or fatal(). Free the list with freeaddrinfo(). */
+struct addrinfo *resolve_or_exit(const char *host, int port, int flags);
 
 /* socket() + SO_REUSEADDR + bind() + listen() on host:port, the first
  * address that works; fatal() on failure (setup errors end the program). */

@@ -567,16 +567,12 @@ int main(int argc, char *argv[])
     ensure_standard_descriptors();
     install_signal_handlers();
 
-    char service[8];
-    snprintf(service, sizeof service, "%d", port);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_NUMERICSERV };
-    struct target target = { .host = host, .port = port, .timeout_seconds = timeout_seconds };
-    int lookup = getaddrinfo(host, service, &hints, &target.addresses);
-    if (lookup == EAI_SYSTEM)
-        fatal("getaddrinfo %s", host);
-    if (lookup != 0)
-        fatal_message("getaddrinfo %s: %s", host, gai_strerror(lookup));
+    struct target target = {
+        .host = host,
+        .port = port,
+        .timeout_seconds = timeout_seconds,
+        .addresses = resolve_or_exit(host, port, 0), /* getaddrinfo() */
+    };
 
     if (idle_count > 0) {
         int status = hold_idle_connections(&target, idle_count);

@@ -223,15 +223,7 @@ static int fail_errno(int error_number, const char *subcommand, const char *form
 
 static void resolve_server(const char *host, int port, struct server *server)
 {
-    char service[8];
-    snprintf(service, sizeof service, "%d", port);
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-    struct addrinfo *found;
-    int status = getaddrinfo(host, service, &hints, &found);
-    if (status == EAI_SYSTEM)
-        fatal("getaddrinfo %s", host);
-    if (status != 0) /* getaddrinfo does not set errno for these */
-        fatal_message("getaddrinfo %s: %s", host, gai_strerror(status));
+    struct addrinfo *found = resolve_or_exit(host, port, 0);
     memcpy(&server->address, found->ai_addr, found->ai_addrlen);
     server->length = found->ai_addrlen;
     format_address(found->ai_addr, found->ai_addrlen, server->text, sizeof server->text);
