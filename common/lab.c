@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -397,6 +398,38 @@ void install_signal_handlers(void)
     action.sa_handler = SIG_IGN;
     if (sigaction(SIGPIPE, &action, NULL) < 0)
         fatal("sigaction SIGPIPE");
+}
+
+int open_stop_signal_fd(void)
+{
+    /* The handlers stay installed: a shell starts background jobs with
+     * SIGINT ignored, and an ignored signal would never reach the fd. */
+    install_signal_handlers();
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    /* Blocked, a stop signal stays pending instead of running the handler,
+     * and a pending signal is what makes the signalfd readable. */
+    if (sigprocmask(SIG_BLOCK, &stop_signals, NULL) < 0)
+        fatal("sigprocmask");
+    int stop_fd = signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (stop_fd < 0)
+        fatal("signalfd");
+    return stop_fd;
+}
+
+int take_stop_signal(int stop_fd)
+{
+    struct signalfd_siginfo arrived;
+    ssize_t got = read(stop_fd, &arrived, sizeof arrived);
+    if (got != (ssize_t)sizeof arrived)
+        return 0; /* EAGAIN: someone else took it; nothing to do */
+    stop_requested = 1;
+    int signal_number = (int)arrived.ssi_signo;
+    narrate("signalfd: %s arrived; stopping",
+            signal_number == SIGINT ? "SIGINT" : signal_number == SIGTERM ? "SIGTERM" : "a signal");
+    return signal_number;
 }
 
 void block_stop_signals(sigset_t *wait_mask)

@@ -128,13 +128,22 @@ ssize_t write_all(int fd, const void *buffer, size_t length);
  * with EPIPE instead of killing the demo. */
 void install_signal_handlers(void);
 
-/* For servers that sleep in a multiplexing wait: block SIGINT and SIGTERM
- * from now on, and fill *wait_mask with the mask to use *during* the wait
- * (the same, with those two unblocked). Handed to pselect(), ppoll() or
- * epoll_pwait(), it lets the signal arrive only inside the wait, which then
- * returns EINTR: never in the gap between the loop's check of
- * stop_requested and the start of the wait, where a plain select(), poll()
- * or epoll_wait() would miss it and sleep on. */
+/* For servers that sleep in a multiplexing wait: the stop signals as a
+ * descriptor. Installs the handlers above, then blocks SIGINT and SIGTERM
+ * for good and returns a signalfd (non-blocking, close-on-exec) that turns
+ * readable when one of them arrives. The server watches it like any client
+ * (FD_SET, a pollfd, an epoll registration), so a stop is one more event
+ * in the loop: no load can hide it, and no gap between a check of a flag
+ * and the wait can lose it. fatal() on failure. */
+int open_stop_signal_fd(void);
+
+/* Read the signalfd after the wait reported it readable: narrates which
+ * signal came ("signalfd: SIGINT arrived; stopping"), sets stop_requested
+ * and returns the signal number, or 0 if there was nothing to read. */
+int take_stop_signal(int stop_fd);
+
+/* The older design, kept until every server watches the signalfd: block
+ * SIGINT and SIGTERM, and fill *wait_mask for pselect/ppoll/epoll_pwait. */
 void block_stop_signals(sigset_t *wait_mask);
 
 /* Raise the soft RLIMIT_NOFILE to the hard limit, narrated; returns the
