@@ -19,7 +19,7 @@ endif
 DEMOS  := $(patsubst demos/%.c,$(BUILD)/%,$(wildcard demos/*.c))
 TOOLS  := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
 BENCH  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
-COMMON := $(BUILD)/common/lab.o
+COMMON := $(BUILD)/common/lab.o $(BUILD)/common/echo.o
 
 # The folder the tests and scripts run the programs from.
 export LAB_BUILD := $(abspath $(BUILD))
@@ -27,7 +27,7 @@ export LAB_BUILD := $(abspath $(BUILD))
 .PHONY: all test test-sanitize lab3 bench clean help
 all: $(DEMOS) $(TOOLS) $(BENCH)
 
-$(COMMON): common/lab.c common/lab.h
+$(BUILD)/common/%.o: common/%.c common/lab.h common/echo.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
