@@ -25,6 +25,8 @@ COMMON := $(BUILD)/common/lab.o $(BUILD)/common/echo.o
 export LAB_BUILD := $(abspath $(BUILD))
 
 .PHONY: all test test-sanitize lab3 bench clean help
+# The common objects are made by a pattern rule; keep them between builds.
+.SECONDARY: $(COMMON)
 all: $(DEMOS) $(TOOLS) $(BENCH)
 
 $(BUILD)/common/%.o: common/%.c common/lab.h common/echo.h
