@@ -219,15 +219,17 @@ static void pause_listener(struct listener *listener)
     listener->resume_ms = monotonic_ms() + LISTENER_PAUSE_MS;
 }
 
-int listener_accept(struct listener *listener, struct sockaddr_storage *peer,
-                    socklen_t *peer_length)
+int listener_accept(struct listener *listener, char *peer_text, size_t peer_text_size)
 {
     for (;;) {
-        *peer_length = sizeof *peer;
-        int fd = accept4(listener->fd, (struct sockaddr *)peer, peer_length,
+        struct sockaddr_storage peer;
+        socklen_t peer_length = sizeof peer;
+        int fd = accept4(listener->fd, (struct sockaddr *)&peer, &peer_length,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0)
+        if (fd >= 0) {
+            format_address((struct sockaddr *)&peer, peer_length, peer_text, peer_text_size);
             return fd;
+        }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             if (listener->shortage_reported) {
                 narrate("accept() -> EAGAIN: every waiting client is in; "

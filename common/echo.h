@@ -88,6 +88,15 @@ void echo_release(struct echo_connection *connection);
 
 /* ---- The listening socket ------------------------------------------------ */
 
+/* Connections the kernel completes and queues before we accept() them (it
+ * caps this at net.core.somaxconn). Large, so a burst of clients waits in
+ * the queue instead of having its SYNs dropped and retried a second later. */
+#define LISTEN_BACKLOG 1024
+/* A level-triggered server accept()s at most this many per wakeup, so a
+ * crowd of newcomers cannot starve the clients already connected; the rest
+ * are still queued, and still announced, at the next wait. */
+#define ACCEPTS_PER_WAKEUP 64
+
 /* accept() with the shortage rule. When accept() fails for want of
  * descriptors (EMFILE: this process is at its limit; ENFILE: the whole
  * system is) or of kernel memory (ENOBUFS, ENOMEM), the connections stay
@@ -112,13 +121,14 @@ struct listener {
  * if that fails: setup errors end the program), not paused. */
 void listener_start(struct listener *listener, int listening_fd);
 
-/* accept4() one connection, non-blocking and close-on-exec; its address in
- * *peer. Returns the new descriptor, or -1 when there is none to take now:
+/* accept4() one connection, non-blocking and close-on-exec; the peer's
+ * address as text ("127.0.0.1:50412") in peer_text, which has room for
+ * ADDRESS_TEXT_SIZE bytes (lab.h). Returns the new descriptor, or -1 when
+ * there is none to take now:
  * errno EAGAIN (the queue is empty), or a shortage, which pauses the
  * listener (listener->paused: stop watching it). A client that gave up
  * while queued (ECONNABORTED, EPROTO) is skipped. */
-int listener_accept(struct listener *listener, struct sockaddr_storage *peer,
-                    socklen_t *peer_length);
+int listener_accept(struct listener *listener, char *peer_text, size_t peer_text_size);
 
 /* If the listener is paused and its pause is over, unpause it and return
  * true: the server then watches it again (and says so in its own words). */

@@ -377,6 +377,23 @@ ssize_t write_all(int fd, const void *buffer, size_t length)
     return (ssize_t)length;
 }
 
+/* ---- Tables that grow ---------------------------------------------------- */
+
+void *grow_table(void *array, size_t *count, size_t needed, size_t entry_size)
+{
+    if (needed <= *count)
+        return array;
+    size_t new_count = *count > 0 ? *count : 64;
+    while (new_count < needed)
+        new_count *= 2;
+    char *grown = reallocarray(array, new_count, entry_size);
+    if (grown == NULL)
+        return NULL;
+    memset(grown + *count * entry_size, 0, (new_count - *count) * entry_size);
+    *count = new_count;
+    return grown;
+}
+
 /* ---- Signals and limits ------------------------------------------------- */
 
 static void request_stop(int signal_number)

@@ -121,6 +121,15 @@ int set_nonblocking(int fd);
  * (but not past a stop request). Returns length, or -1 with errno. */
 ssize_t write_all(int fd, const void *buffer, size_t length);
 
+/* ---- Tables that grow -------------------------------------------------- */
+
+/* The array (of *count entries of entry_size bytes) grown to hold at least
+ * `needed` entries, doubling, the new entries zeroed; *count updated.
+ * Returns the array to use from now on, or NULL (errno ENOMEM; the old
+ * array and *count untouched) if memory runs out. The servers' tables from
+ * descriptor to client grow this way, with the highest descriptor in use. */
+void *grow_table(void *array, size_t *count, size_t needed, size_t entry_size);
+
 /* ---- Signals and limits ------------------------------------------------ */
 
 /* SIGINT/SIGTERM set stop_requested (no SA_RESTART, so a blocked call

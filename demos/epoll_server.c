@@ -1,70 +1,41 @@
 /*
  * epoll_server.c - one thread serves many echo clients with epoll.
  *
- * Shows:   I/O multiplexing (IO多路复用) with epoll, the C calls under
- *          Python's select.epoll(): register -> epoll_ctl(EPOLL_CTL_ADD),
- *          modify -> EPOLL_CTL_MOD, unregister -> EPOLL_CTL_DEL,
- *          poll() -> epoll_wait(). The kernel keeps the interest list
- *          between calls, so a wait costs O(ready), not O(all watched):
- *          10,000 idle clients cost a wakeup nothing. Each event carries
- *          the pointer we registered (epoll_event.data.ptr) to the client's
- *          state: the C answer to the notes' {fileno: obj} dictionary.
- *          Level-triggered (水平触发, the default): a ready descriptor is
- *          reported again on every wait until we have dealt with it.
+ * Shows:   I/O multiplexing (IO多路复用) with epoll, under Python's select.epoll():
+ *          register/modify/unregister -> epoll_ctl(ADD/MOD/DEL), poll() ->
+ *          epoll_wait(). The kernel keeps the interest list, so a wait costs
+ *          O(ready), not O(watched); each event brings back the data.ptr we
+ *          registered (the notes' {fileno: obj}). Level-triggered (水平触发):
+ *          a ready descriptor is reported on every wait until dealt with.
  *
  * Usage:   epoll_server [-H ADDR] [-p PORT] [-q] [-v]
+ * Try:     build/epoll_server -v      then, twice:  build/tcp_client -p 9005
+ * Observe: both clients are echoed at once, by one thread; -v prints every
+ *          wakeup, e.g. "epoll_wait() -> 1 ready: fd 6 EPOLLIN|EPOLLRDHUP".
+ *          Ctrl-C arrives as one more ready descriptor: the signalfd.
  *
- * Try:     build/epoll_server -v
- *          then in two more terminals:  build/tcp_client -p 9005
- *
- * Observe: both clients are echoed at once, by one thread. With -v every
- *          wakeup prints only the ready descriptors and their decoded
- *          events, e.g. "epoll_pwait() -> 1 ready: fd 5 EPOLLIN|EPOLLRDHUP"
- *          when a client sent its last bytes and closed its side.
- *
- * The five steps of a poll server in the course notes (poll_server步骤)
- * are marked in main(): 1 创建套接字 create the socket, 2 注册 register it,
- * 3 查找字典 keep the lookup table, 4 循环监控 loop on epoll_wait(), 5 处理
- * handle each event. select_server.c and poll_server.c have the same
- * shape; `diff` any two to see what the multiplexing changes.
+ * The five steps of a poll server in the notes (poll_server步骤) are marked:
+ * 1 创建套接字 create the socket, 2 注册 register, 3 查找字典 the lookup table,
+ * 4 循环监控 the loop, 5 处理 handle each event. The echo itself (bounded
+ * output, backpressure, half-close) is in common/echo.c.
+ * select_server.c and poll_server.c have the same shape: diff any two.
  */
 #define _GNU_SOURCE
 
 #include <errno.h>
 #include <getopt.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "echo.h"
 #include "lab.h"
 
 #define DEFAULT_PORT 9005
-/* Connections the kernel completes and queues before we accept() them (it
- * caps this at net.core.somaxconn). Large, so a burst of clients waits in
- * the queue instead of having its SYNs dropped and retried a second later. */
-#define BACKLOG 1024
-/* One recv() reads at most this much, into the one buffer all clients share. */
-#define READ_BUFFER_SIZE (16 * 1024)
-/* At most this much echo waits per client for the client to read it. When
- * it is full we stop reading from that client; we read again once it has
- * drained to half, so a slow reader does not flip us on and off per send. */
-#define PENDING_LIMIT (64 * 1024)
-#define PENDING_RESUME_LEVEL (PENDING_LIMIT / 2)
-/* accept() at most this many per wakeup, so a crowd of newcomers cannot
- * starve the clients already connected. The rest wait for the next round. */
-#define ACCEPTS_PER_WAKEUP 64
-/* How long we stop watching the listening socket when accept() runs out of
- * descriptors or memory (see pause_accepting). */
-#define ACCEPT_PAUSE_MS 100
-/* Ready events taken from the kernel per epoll_wait(); more wait for the
- * next call (level-triggered, nothing is lost). */
-#define MAX_EVENTS 256
+#define MAX_EVENTS 256 /* per epoll_wait(); the rest come next time (level-triggered) */
 
 static const char usage_text[] =
     "usage: epoll_server [-H ADDR] [-p PORT] [-q] [-v]\n"
@@ -74,59 +45,30 @@ static const char usage_text[] =
     "  -v        verbose: also every wakeup with its decoded events, and byte counts\n"
     "  -h        this help\n";
 
-/* One connected client. An idle client costs this struct and its slot in
- * the table (and the kernel's entry in the interest list, outside our
- * memory): the output buffer exists only while echo is waiting to go. */
+static const struct echo_words epoll_words = { "EPOLLIN off", "EPOLLOUT on" };
+
 struct client {
-    int fd;
-    char *pending;           /* echo not yet sent back (malloc'd), or NULL */
-    size_t pending_length;   /* bytes stored in pending */
-    size_t pending_offset;   /* of which this many are already sent */
-    size_t pending_capacity; /* bytes allocated for pending */
-    bool input_closed;       /* recv() returned 0: send the rest, then close */
-    bool reading_paused;     /* output buffer full: not watched for reading */
-    unsigned long long echoed; /* bytes sent back to it so far */
-    uint32_t watched_events; /* what epoll is asked to report for it now */
+    struct echo_connection echo; /* its descriptor, pending echo, counters */
+    uint32_t watched_events;     /* what epoll is asked to report for it now */
 };
 
 struct server {
-    int listening_fd;
-    /* 3 查找字典 - the lookup table, the notes' {fileno: obj} dictionary in
-     * C: clients_by_fd[fd] is the client on descriptor fd, or NULL. It is
-     * the one per-descriptor table of this program and grows on demand with
-     * the highest descriptor in use (never sized by the descriptor limit,
-     * which some hosts set to a billion). epoll needs no lookup to handle
-     * an event - each one carries its client in data.ptr - so the table is
-     * here only to find every client at shutdown. */
+    struct listener listener;
+    int stop_fd; /* the signalfd: readable once SIGINT or SIGTERM came */
+    /* 3 查找字典 - the notes' {fileno: obj} dictionary: clients_by_fd[fd] is
+     * the client on fd, or NULL. The program's one per-descriptor table; it
+     * grows with the highest descriptor in use. */
     struct client **clients_by_fd;
     size_t table_size;
-    /* 2 注册 - the epoll instance: the interest list lives in the kernel,
-     * changed only by epoll_ctl(), never handed over again per wait. */
+    /* 2 注册 - the interest list lives in the kernel, behind this fd. */
     int epoll_fd;
     size_t client_count;
-    bool accepting_paused;       /* out of descriptors: listener not watched */
-    long long accept_resume_ms;  /* when to watch it again (CLOCK_MONOTONIC) */
-    bool shortage_reported;      /* accept() failed and we said so: once */
     unsigned long clients_served;
-    unsigned long long bytes_echoed;
-    char read_buffer[READ_BUFFER_SIZE]; /* every recv() lands here first */
+    struct echo_shared echo; /* the read buffer and the byte total */
 };
-
-static long long monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-static size_t unsent_bytes(const struct client *client)
-{
-    return client->pending_length - client->pending_offset;
-}
 
 /* ---- What epoll_wait() reported, for -v ------------------------------------ */
 
-/* "EPOLLIN|EPOLLRDHUP": the bits of an event mask, by name. */
 static const char *describe_events(uint32_t events, char *text, size_t size)
 {
     static const struct named_bit names[] = {
@@ -136,47 +78,21 @@ static const char *describe_events(uint32_t events, char *text, size_t size)
     return describe_mask(events, names, sizeof names / sizeof names[0], text, size);
 }
 
-/* "epoll_pwait() -> 1 ready: fd 5 EPOLLIN|EPOLLRDHUP". Only the ready ones
- * come back, so this costs O(ready) like everything else here. */
-static void narrate_wakeup(const struct server *server, const struct epoll_event *events,
-                           int ready)
+/* "epoll_wait() -> 1 ready: fd 6 EPOLLIN|EPOLLRDHUP": only the ready ones. */
+static void narrate_wakeup(const struct epoll_event *events, int ready)
 {
     if (narration_level < NARRATE_VERBOSE)
         return;
-    if (ready == 0) {
-        printf("epoll_pwait() -> 0 ready: the timeout expired (time to try accept() again)\n");
-        return;
-    }
-    printf("epoll_pwait() -> %d ready:", ready);
+    printf("epoll_wait() -> %d ready:%s", ready,
+           ready == 0 ? " the timeout expired (time to try accept() again)" : "");
     for (int i = 0; i < ready; i++) {
-        const struct client *client = events[i].data.ptr;
+        /* Each owner starts with its fd (listener.fd, stop_fd, echo.fd): C
+         * lets a pointer to a struct be read as one to its first member. */
         char text[96];
-        printf("%sfd %d %s", i == 0 ? " " : ", ",
-               client != NULL ? client->fd : server->listening_fd,
+        printf("%sfd %d %s", i == 0 ? " " : ", ", *(const int *)events[i].data.ptr,
                describe_events(events[i].events, text, sizeof text));
     }
     putchar('\n');
-}
-
-/* ---- 3 查找字典: the table from descriptor to client ------------------------ */
-
-/* Make clients_by_fd long enough to hold fd; false (errno set) if memory
- * runs out. Doubling keeps the number of reallocations small. */
-static bool make_room_in_table(struct server *server, int fd)
-{
-    size_t needed = (size_t)fd + 1;
-    if (needed <= server->table_size)
-        return true;
-    size_t new_size = server->table_size > 0 ? server->table_size : 64;
-    while (new_size < needed)
-        new_size *= 2;
-    struct client **grown = reallocarray(server->clients_by_fd, new_size, sizeof *grown);
-    if (grown == NULL)
-        return false;
-    memset(grown + server->table_size, 0, (new_size - server->table_size) * sizeof *grown);
-    server->clients_by_fd = grown;
-    server->table_size = new_size;
-    return true;
 }
 
 /* ---- Clients coming and going ---------------------------------------------- */
@@ -184,12 +100,15 @@ static bool make_room_in_table(struct server *server, int fd)
 /* A new client on fd, watched for reading; NULL (errno set) without memory. */
 static struct client *add_client(struct server *server, int fd)
 {
-    if (!make_room_in_table(server, fd))
+    struct client **table = grow_table(server->clients_by_fd, &server->table_size,
+                                       (size_t)fd + 1, sizeof *table);
+    if (table == NULL)
         return NULL;
+    server->clients_by_fd = table;
     struct client *client = calloc(1, sizeof *client);
     if (client == NULL)
         return NULL;
-    client->fd = fd;
+    echo_start(&client->echo, fd, &epoll_words);
     /* ep.register(fd, EPOLLIN | EPOLLRDHUP), with the client as the event's
      * data: whatever epoll_wait() reports for fd brings the client along. */
     client->watched_events = EPOLLIN | EPOLLRDHUP;
@@ -204,205 +123,63 @@ static struct client *add_client(struct server *server, int fd)
     return client;
 }
 
-/* The caller has said why, in one line; this only lets go. ep.unregister(fd):
- * close() alone would also drop fd from the interest list, but only when no
- * duplicate of the descriptor survives; saying so costs one call and stays
- * right whatever happens to the descriptor. Any event for this client
- * later in the same batch is impossible: epoll reports a descriptor once
- * per epoll_wait(), so the freed client is never looked at again. */
+/* The one place a client is let go. ep.unregister: epoll_ctl(EPOLL_CTL_DEL). */
 static void close_client(struct server *server, struct client *client)
 {
-    epoll_ctl(server->epoll_fd, EPOLL_CTL_DEL, client->fd, NULL);
-    server->clients_by_fd[client->fd] = NULL;
+    epoll_ctl(server->epoll_fd, EPOLL_CTL_DEL, client->echo.fd, NULL);
+    server->clients_by_fd[client->echo.fd] = NULL;
     server->client_count--;
-    close(client->fd);
-    free(client->pending);
+    close(client->echo.fd);
+    echo_release(&client->echo);
     free(client);
 }
 
-/* Keep echo the client could not take yet. The caller never lets
- * unsent_bytes() pass PENDING_LIMIT. false (errno ENOMEM) without memory. */
-static bool keep_pending(struct client *client, const char *data, size_t length)
+/* Reading while the client may send more and has room; writing only while
+ * echo waits. Errors and hang-ups come anyway. The kernel keeps the
+ * interest, so EPOLL_CTL_MOD (a system call) only when it changes. */
+static enum echo_verdict update_interest(struct server *server, struct client *client)
 {
-    size_t unsent = unsent_bytes(client);
-    if (client->pending_offset > 0 && client->pending_length + length > client->pending_capacity) {
-        memmove(client->pending, client->pending + client->pending_offset, unsent);
-        client->pending_offset = 0;
-        client->pending_length = unsent;
-    }
-    size_t needed = client->pending_length + length;
-    if (needed > client->pending_capacity) {
-        size_t new_capacity = client->pending_capacity > 0 ? client->pending_capacity : 4096;
-        while (new_capacity < needed)
-            new_capacity *= 2;
-        if (new_capacity > PENDING_LIMIT)
-            new_capacity = PENDING_LIMIT;
-        char *grown = realloc(client->pending, new_capacity);
-        if (grown == NULL)
-            return false;
-        client->pending = grown;
-        client->pending_capacity = new_capacity;
-    }
-    memcpy(client->pending + client->pending_length, data, length);
-    client->pending_length += length;
-    return true;
-}
-
-static void forget_pending(struct client *client)
-{
-    free(client->pending);
-    client->pending = NULL;
-    client->pending_length = client->pending_offset = client->pending_capacity = 0;
-}
-
-/* ---- What each client is watched for --------------------------------------- */
-
-/* Stop reading from a client whose output buffer is full; read again once
- * it has drained to half. Without this, a client that sends and never
- * reads would make us buffer without end. */
-static void decide_reading_pause(struct client *client)
-{
-    if (client->input_closed)
-        return;
-    size_t unsent = unsent_bytes(client);
-    if (!client->reading_paused && unsent >= PENDING_LIMIT) {
-        client->reading_paused = true;
-        narrate("fd %d: %zu bytes of echo wait for it to read; no more reading from it "
-                "until it does (EPOLLIN off)", client->fd, unsent);
-    } else if (client->reading_paused && unsent <= PENDING_RESUME_LEVEL) {
-        client->reading_paused = false;
-        narrate("fd %d: its echo drained to %zu bytes; reading from it again", client->fd, unsent);
-    }
-}
-
-static bool wants_input(const struct client *client)
-{
-    return !client->input_closed && !client->reading_paused;
-}
-
-/* epoll_ctl(EPOLL_CTL_MOD) with the events we want now: EPOLLIN and
- * EPOLLRDHUP while the client may send us more, EPOLLOUT only while echo
- * waits (asking for it all the time would report every nearly-always
- * writable socket on every wait). The call is made only when the wish
- * changed: a system call per event would be a waste. EPOLLERR and EPOLLHUP
- * are always reported. Returns false if the client had to be closed. */
-static bool update_interest(struct server *server, struct client *client)
-{
-    decide_reading_pause(client);
     uint32_t events = 0;
-    if (wants_input(client))
+    if (echo_wants_read(&client->echo))
         events |= EPOLLIN | EPOLLRDHUP;
-    if (unsent_bytes(client) > 0)
+    if (echo_wants_write(&client->echo))
         events |= EPOLLOUT;
     if (events == client->watched_events)
-        return true;
+        return ECHO_KEEP;
     struct epoll_event event = { .events = events, .data.ptr = client };
-    if (epoll_ctl(server->epoll_fd, EPOLL_CTL_MOD, client->fd, &event) < 0) {
-        warn_errno("epoll_ctl(EPOLL_CTL_MOD, fd %d) failed; close(fd %d) after %llu bytes echoed",
-                   client->fd, client->fd, client->echoed);
-        close_client(server, client);
-        return false;
+    if (epoll_ctl(server->epoll_fd, EPOLL_CTL_MOD, client->echo.fd, &event) < 0) {
+        warn_errno("epoll_ctl(EPOLL_CTL_MOD, fd %d) failed; close(fd %d)", client->echo.fd,
+                   client->echo.fd);
+        return ECHO_CLOSE;
     }
     client->watched_events = events;
-    if (narration_level >= NARRATE_VERBOSE) {
-        char text[96];
-        narrate_detail("epoll_ctl(EPOLL_CTL_MOD, fd %d, %s)", client->fd,
-                       describe_events(events, text, sizeof text));
-    }
-    return true;
+    char text[96];
+    narrate_detail("epoll_ctl(EPOLL_CTL_MOD, fd %d, %s)", client->echo.fd,
+                   describe_events(events, text, sizeof text));
+    return ECHO_KEEP;
 }
 
 /* ---- The listening socket ---------------------------------------------------- */
 
-/* Ask epoll for events on the listening socket, or (0) for none. */
-static void watch_listening_socket(struct server *server, uint32_t events)
+static void watch_listener(struct server *server, uint32_t events)
 {
-    struct epoll_event event = { .events = events, .data.ptr = NULL };
-    if (epoll_ctl(server->epoll_fd, EPOLL_CTL_MOD, server->listening_fd, &event) < 0)
+    struct epoll_event event = { .events = events, .data.ptr = &server->listener };
+    if (epoll_ctl(server->epoll_fd, EPOLL_CTL_MOD, server->listener.fd, &event) < 0)
         fatal("epoll_ctl(EPOLL_CTL_MOD) on the listening socket");
 }
 
-/* accept() failed for want of descriptors (EMFILE: this process is at its
- * limit; ENFILE: the whole system is) or kernel memory. The connections stay
- * queued, so the listening socket stays readable and watching it would wake
- * us at once, again and again: a busy loop. So we stop watching it for
- * ACCEPT_PAUSE_MS (the wait gets a timeout), then try again; meanwhile the
- * queued clients simply wait, and are served as soon as a client leaves.
- * The other known cure - keep a spare descriptor, and on EMFILE close it,
- * accept, close that client at once and reopen the spare - turns the
- * waiting clients away instead of letting them wait; we prefer waiting.
- * Logged once per shortage - from the first failure until the queue is
- * empty again - not once per try. */
-static void pause_accepting(struct server *server)
-{
-    if (!server->shortage_reported) {
-        warn_errno("accept() failed; trying again every %d ms until a descriptor is free",
-                   ACCEPT_PAUSE_MS);
-        server->shortage_reported = true;
-    } else {
-        narrate_detail("accept() failed again (%s); pausing another %d ms",
-                       errno_name(errno), ACCEPT_PAUSE_MS);
-    }
-    server->accepting_paused = true;
-    server->accept_resume_ms = monotonic_ms() + ACCEPT_PAUSE_MS;
-    watch_listening_socket(server, 0); /* still registered, asking for nothing */
-}
-
-static void resume_accepting_if_due(struct server *server)
-{
-    if (!server->accepting_paused || monotonic_ms() < server->accept_resume_ms)
-        return;
-    server->accepting_paused = false;
-    watch_listening_socket(server, EPOLLIN);
-    narrate_detail("epoll_ctl(EPOLL_CTL_MOD, fd %d, EPOLLIN): trying accept() again",
-                   server->listening_fd);
-}
-
-/* How long the wait may sleep: for ever (-1), unless accepting is paused. */
-static int wait_timeout_ms(const struct server *server)
-{
-    if (!server->accepting_paused)
-        return -1;
-    long long left = server->accept_resume_ms - monotonic_ms();
-    return left > 0 ? (int)left : 0;
-}
-
-/* Take the new connections the kernel has queued, until it has no more
- * (EAGAIN: the listening socket is non-blocking) or this round's share. */
+/* Take the connections the kernel has queued, up to this round's share. */
 static void accept_new_clients(struct server *server)
 {
     for (int accepted = 0; accepted < ACCEPTS_PER_WAKEUP; accepted++) {
-        struct sockaddr_storage peer;
-        socklen_t peer_length = sizeof peer;
-        int fd = accept4(server->listening_fd, (struct sockaddr *)&peer, &peer_length,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        char peer_text[ADDRESS_TEXT_SIZE];
+        int fd = listener_accept(&server->listener, peer_text, sizeof peer_text);
         if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (server->shortage_reported) {
-                    narrate("accept() -> EAGAIN: every waiting client is in; "
-                            "the descriptor shortage is over");
-                    server->shortage_reported = false;
-                }
-                return; /* the queue is empty */
-            }
-            if (errno == EINTR) {
-                if (stop_requested)
-                    return;
-                continue;
-            }
-            if (errno == ECONNABORTED || errno == EPROTO) {
-                /* The client gave up while queued: nothing to serve. */
-                narrate_detail("accept() -> %s: that client left before we took it",
-                               errno_name(errno));
-                continue;
-            }
-            pause_accepting(server); /* EMFILE, ENFILE, ENOBUFS, ENOMEM... */
+            if (server->listener.paused) /* out of descriptors: see echo.h */
+                watch_listener(server, 0);
             return;
         }
-        char peer_text[ADDRESS_TEXT_SIZE];
-        format_address((struct sockaddr *)&peer, peer_length, peer_text, sizeof peer_text);
-        struct client *client = add_client(server, fd);
-        if (client == NULL) {
+        if (add_client(server, fd) == NULL) {
             warn_errno("accept() -> fd %d from %s: cannot keep track of it; close(fd %d)",
                        fd, peer_text, fd);
             close(fd);
@@ -412,116 +189,19 @@ static void accept_new_clients(struct server *server)
     }
 }
 
-/* ---- Echo: read, send what the client takes now, keep the rest --------------- */
-
-/* Returns false if the client is gone (closed here). */
-static bool read_from_client(struct server *server, struct client *client)
+/* What the wait said about one client. A hang-up or an error needs no code
+ * of its own: the recv() or send() it leads to returns the EOF or the error
+ * (ECONNRESET...), and the echo module says ECHO_CLOSE. */
+static enum echo_verdict handle_client_events(struct client *client, uint32_t events,
+                                              struct echo_shared *shared)
 {
-    size_t unsent = unsent_bytes(client);
-    size_t room = PENDING_LIMIT - unsent;
-    if (room == 0)
-        return true; /* cannot happen: a full client is not watched for reading */
-    size_t wanted = room < READ_BUFFER_SIZE ? room : READ_BUFFER_SIZE;
-    ssize_t received = recv(client->fd, server->read_buffer, wanted, 0);
-    if (received < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return true; /* nothing after all; the next wakeup will tell */
-        warn_errno("recv(fd %d) failed; close(fd %d) after %llu bytes echoed",
-                   client->fd, client->fd, client->echoed);
-        close_client(server, client);
-        return false;
-    }
-    if (received == 0) {
-        if (unsent == 0) {
-            narrate("recv(fd %d) -> 0: the client closed; close(fd %d) after %llu bytes echoed",
-                    client->fd, client->fd, client->echoed);
-            close_client(server, client);
-            return false;
-        }
-        narrate_detail("recv(fd %d) -> 0: the client closed its side; %zu bytes still to send",
-                       client->fd, unsent);
-        client->input_closed = true;
-        return update_interest(server, client);
-    }
-    narrate_detail("recv(fd %d) -> %zd bytes", client->fd, received);
-
-    /* Echo at once what the socket takes, so the common case needs no copy
-     * and no wait for writability. Earlier echo still waiting must go
-     * first, so then everything joins the queue. */
-    size_t sent = 0;
-    if (unsent == 0) {
-        ssize_t written = send(client->fd, server->read_buffer, (size_t)received, MSG_NOSIGNAL);
-        if (written < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                warn_errno("send(fd %d) failed; close(fd %d) after %llu bytes echoed",
-                           client->fd, client->fd, client->echoed);
-                close_client(server, client);
-                return false;
-            }
-            written = 0;
-        }
-        sent = (size_t)written;
-        client->echoed += sent;
-        server->bytes_echoed += sent;
-        narrate_detail("send(fd %d) -> %zu of %zd bytes", client->fd, sent, received);
-    }
-    if (sent < (size_t)received) {
-        if (!keep_pending(client, server->read_buffer + sent, (size_t)received - sent)) {
-            warn_errno("fd %d: no memory to keep its echo; close(fd %d) after %llu bytes echoed",
-                       client->fd, client->fd, client->echoed);
-            close_client(server, client);
-            return false;
-        }
-        narrate_detail("fd %d: %zu bytes wait in its output buffer (EPOLLOUT on)",
-                       client->fd, unsent_bytes(client));
-    }
-    return update_interest(server, client);
-}
-
-/* The client can take more: send what waits. false if it is gone. */
-static bool write_to_client(struct server *server, struct client *client)
-{
-    size_t unsent = unsent_bytes(client);
-    ssize_t written = send(client->fd, client->pending + client->pending_offset, unsent,
-                           MSG_NOSIGNAL);
-    if (written < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return true;
-        warn_errno("send(fd %d) failed; close(fd %d) after %llu bytes echoed",
-                   client->fd, client->fd, client->echoed);
-        close_client(server, client);
-        return false;
-    }
-    client->pending_offset += (size_t)written;
-    client->echoed += (size_t)written;
-    server->bytes_echoed += (size_t)written;
-    narrate_detail("send(fd %d) -> %zd of %zu waiting bytes", client->fd, written, unsent);
-    if (unsent_bytes(client) == 0) {
-        forget_pending(client); /* an idle client holds no buffer */
-        if (client->input_closed) {
-            narrate("fd %d: all echoed after the client closed its side; "
-                    "close(fd %d) after %llu bytes echoed", client->fd, client->fd,
-                    client->echoed);
-            close_client(server, client);
-            return false;
-        }
-    }
-    return update_interest(server, client);
-}
-
-/* What epoll_wait() said about one client. EPOLLRDHUP (the client closed
- * its sending side) is read like EPOLLIN: recv() returns the last bytes,
- * then 0. EPOLLHUP and EPOLLERR need no code of their own: the recv() or
- * send() they lead to returns the EOF or the error (ECONNRESET...), which
- * closes the client. Returns false if the client is gone. */
-static bool handle_client_events(struct server *server, struct client *client, uint32_t events)
-{
-    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && wants_input(client)
-        && !read_from_client(server, client))
-        return false;
-    if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && unsent_bytes(client) > 0)
-        return write_to_client(server, client);
-    return true;
+    enum echo_verdict verdict = ECHO_KEEP;
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && echo_wants_read(&client->echo))
+        verdict = echo_on_readable(&client->echo, shared);
+    if (verdict == ECHO_KEEP && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        && echo_wants_write(&client->echo))
+        verdict = echo_on_writable(&client->echo, shared);
+    return verdict;
 }
 
 int main(int argc, char *argv[])
@@ -529,10 +209,7 @@ int main(int argc, char *argv[])
     const char *host = "127.0.0.1";
     int port = DEFAULT_PORT;
 
-    static const struct option long_options[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct option long_options[] = { { "help", no_argument, NULL, 'h' }, { 0 } };
     int option;
     while ((option = getopt_long(argc, argv, "+:H:p:qvh", long_options, NULL)) != -1) {
         switch (option) {
@@ -546,79 +223,78 @@ int main(int argc, char *argv[])
     }
     if (optind < argc)
         usage_error(usage_text, "unexpected argument '%s'", argv[optind]);
-
     start_narration();
-    install_signal_handlers();
-    sigset_t wait_mask; /* SIGINT and SIGTERM get in only during epoll_pwait() */
-    block_stop_signals(&wait_mask);
 
-    /* All the server's state, the shared read buffer included, lives here
-     * in main and is passed down: no global variables. */
-    struct server server = { .listening_fd = -1, .epoll_fd = -1 };
+    /* All the server's state lives here in main and is passed down. */
+    struct server server = { 0 };
 
-    /* 1 创建套接字 - create the listening socket. Non-blocking, so an
-     * accept() after a client gave up returns EAGAIN instead of hanging. */
-    server.listening_fd = listen_on(host, port, BACKLOG);
-    if (set_nonblocking(server.listening_fd) < 0)
-        fatal("fcntl O_NONBLOCK on the listening socket");
-    announce_listening(server.listening_fd);
+    /* 1 创建套接字 - create the listening socket (non-blocking). */
+    listener_start(&server.listener, listen_on(host, port, LISTEN_BACKLOG));
+    announce_listening(server.listener.fd);
     narrate("fd %d is the listening socket, non-blocking (1 创建套接字: create the socket)",
-            server.listening_fd);
+            server.listener.fd);
     raise_descriptor_limit();
+    server.stop_fd = open_stop_signal_fd();
+    narrate("signalfd() -> fd %d: SIGINT and SIGTERM arrive there, as data", server.stop_fd);
 
-    /* 2 注册 - register: create the epoll instance and add the listening
-     * socket. Its data.ptr is NULL: every other event carries a client. */
+    /* 2 注册 - register the listening socket and the signalfd; their data.ptr
+     * tells them apart from the clients. */
     server.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (server.epoll_fd < 0)
-        fatal("epoll_create1");
-    struct epoll_event listening_event = { .events = EPOLLIN, .data.ptr = NULL };
-    if (epoll_ctl(server.epoll_fd, EPOLL_CTL_ADD, server.listening_fd, &listening_event) < 0)
-        fatal("epoll_ctl(EPOLL_CTL_ADD) on the listening socket");
-    narrate("epoll_create1() -> fd %d; epoll_ctl(EPOLL_CTL_ADD, fd %d, EPOLLIN) "
-            "(2 注册: register)", server.epoll_fd, server.listening_fd);
+    struct epoll_event listening = { .events = EPOLLIN, .data.ptr = &server.listener };
+    struct epoll_event stopping = { .events = EPOLLIN, .data.ptr = &server.stop_fd };
+    if (server.epoll_fd < 0
+        || epoll_ctl(server.epoll_fd, EPOLL_CTL_ADD, server.listener.fd, &listening) < 0
+        || epoll_ctl(server.epoll_fd, EPOLL_CTL_ADD, server.stop_fd, &stopping) < 0)
+        fatal("epoll_create1 / epoll_ctl(EPOLL_CTL_ADD)");
+    narrate("epoll_create1() -> fd %d; epoll_ctl(EPOLL_CTL_ADD, fd %d and fd %d, EPOLLIN) "
+            "(2 注册: register)", server.epoll_fd, server.listener.fd, server.stop_fd);
 
-    /* 4 循环监控 - loop on the wait. EINTR policy: SIGINT and SIGTERM are
-     * blocked except inside epoll_pwait() - epoll_wait() with a signal mask
-     * - so they interrupt the wait (EINTR; epoll_wait is never restarted)
-     * and never slip in between the check of stop_requested and the wait,
-     * where a plain epoll_wait() would sleep on. We go round; the loop
-     * condition decides. */
+    /* 4 循环监控 - loop on the wait. EINTR policy: the stop signals are
+     * blocked and arrive through the signalfd, so the wait returns EINTR only
+     * after SIGSTOP/SIGCONT (signal(7)); then we simply wait again. */
     struct epoll_event events[MAX_EVENTS];
     while (!stop_requested) {
-        resume_accepting_if_due(&server);
-
-        int ready = epoll_pwait(server.epoll_fd, events, MAX_EVENTS, wait_timeout_ms(&server),
-                                &wait_mask);
+        if (listener_resume_if_due(&server.listener)) {
+            watch_listener(&server, EPOLLIN);
+            narrate_detail("epoll_ctl(EPOLL_CTL_MOD, fd %d, EPOLLIN): trying accept() again",
+                           server.listener.fd);
+        }
+        int ready = epoll_wait(server.epoll_fd, events, MAX_EVENTS,
+                               listener_timeout_ms(&server.listener));
         if (ready < 0) {
             if (errno == EINTR)
-                continue; /* a signal: the loop condition decides */
-            fatal("epoll_pwait"); /* only with bad arguments: a bug, not a client */
+                continue;
+            fatal("epoll_wait"); /* only with bad arguments: a bug, not a client */
         }
-        narrate_wakeup(&server, events, ready);
+        narrate_wakeup(events, ready);
 
-        /* 5 处理 - handle each event: only the ready ones came back, each
-         * with its client, so there is nothing to search. A client accepted
-         * in this round has no event in this batch. */
-        for (int i = 0; i < ready; i++) {
-            /* 3 查找字典 - the lookup is done: data.ptr is the client. */
-            struct client *client = events[i].data.ptr;
-            if (client == NULL)
+        /* 5 处理 - handle what is ready; a stop ends the round: however busy
+         * the clients keep us, a Ctrl-C is taken in the round it arrives.
+         * Only the ready ones came back, each with its owner: no search.
+         * New clients have no event in this batch, for the next round. */
+        for (int i = 0; i < ready && !stop_requested; i++) {
+            void *owner = events[i].data.ptr;
+            if (owner == &server.stop_fd)
+                take_stop_signal(server.stop_fd); /* sets stop_requested */
+            else if (owner == &server.listener)
                 accept_new_clients(&server);
-            else
-                handle_client_events(&server, client, events[i].events);
+            /* 3 查找字典 - the lookup is done: data.ptr is the client. */
+            else if (handle_client_events(owner, events[i].events, &server.echo) == ECHO_CLOSE
+                     || update_interest(&server, owner) == ECHO_CLOSE)
+                close_client(&server, owner);
         }
     }
 
     /* SIGINT or SIGTERM: every client closed, everything freed. */
     if (server.client_count > 0)
         narrate("stopping: close() on the %zu clients still connected", server.client_count);
-    for (size_t fd = 0; fd < server.table_size; fd++) {
+    for (size_t fd = 0; fd < server.table_size; fd++)
         if (server.clients_by_fd[fd] != NULL)
             close_client(&server, server.clients_by_fd[fd]);
-    }
     free(server.clients_by_fd);
     close(server.epoll_fd);
-    close(server.listening_fd);
-    announce("summary: clients=%lu bytes=%llu", server.clients_served, server.bytes_echoed);
+    close(server.stop_fd);
+    close(server.listener.fd);
+    announce("summary: clients=%lu bytes=%llu", server.clients_served, server.echo.bytes_echoed);
     return 0;
 }

@@ -1,29 +1,23 @@
 /*
  * select_server.c - one thread serves many echo clients with select().
  *
- * Shows:   I/O multiplexing (IO多路复用): instead of sleeping in accept() or
- *          recv() for one client, the server sleeps in select(), which
- *          watches every descriptor at once and says which are ready - the
- *          C call under Python's select.select(rlist, wlist, xlist, timeout).
- *          rlist holds the listening socket and every client with room in
- *          its output buffer; wlist only clients with output still to send;
- *          xlist every client, and on Linux it reports TCP urgent
- *          (out-of-band) data, not errors. select() cannot watch a
- *          descriptor >= FD_SETSIZE (1024): such a client is refused.
+ * Shows:   I/O multiplexing (IO多路复用) with select(), under Python's
+ *          select.select(rlist, wlist, xlist, timeout): one wait for every
+ *          descriptor. On Linux xlist means TCP urgent data, not errors. No
+ *          descriptor >= FD_SETSIZE (1024) fits the sets: such a client is
+ *          refused. Each call hands over three bitmaps, then we scan: O(n).
  *
  * Usage:   select_server [-H ADDR] [-p PORT] [-q] [-v]
+ * Try:     build/select_server -v      then, twice:  build/tcp_client -p 9003
+ * Observe: both clients are echoed at once, by one thread; -v prints every
+ *          wakeup, e.g. "select() -> 1 ready: read {5} write {} except {}".
+ *          Ctrl-C arrives as one more ready descriptor: the signalfd.
  *
- * Try:     build/select_server -v
- *          then in two more terminals:  build/tcp_client -p 9003
- *
- * Observe: both clients are echoed at once, by one thread. With -v every
- *          wakeup prints the three sets select() handed back, e.g.
- *          "pselect() -> 1 ready: read {5} write {} except {}".
- *
- * The five steps of a poll server in the course notes (poll_server步骤)
- * are marked in main() and hold for select too: 1 创建套接字, 2 注册,
- * 3 查找字典, 4 循环监控, 5 处理. poll_server.c and epoll_server.c have
- * the same shape; `diff` any two to see what the multiplexing changes.
+ * The five steps of a poll server in the notes (poll_server步骤) are marked:
+ * 1 创建套接字 create the socket, 2 注册 register, 3 查找字典 the lookup table,
+ * 4 循环监控 the loop, 5 处理 handle each event. The echo itself (bounded
+ * output, backpressure, half-close) is in common/echo.c.
+ * poll_server.c and epoll_server.c have the same shape: diff any two.
  */
 #define _GNU_SOURCE
 
@@ -34,30 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "echo.h"
 #include "lab.h"
 
 #define DEFAULT_PORT 9003
-/* Connections the kernel completes and queues before we accept() them (it
- * caps this at net.core.somaxconn). Large, so a burst of clients waits in
- * the queue instead of having its SYNs dropped and retried a second later. */
-#define BACKLOG 1024
-/* One recv() reads at most this much, into the one buffer all clients share. */
-#define READ_BUFFER_SIZE (16 * 1024)
-/* At most this much echo waits per client for the client to read it. When
- * it is full we stop reading from that client; we read again once it has
- * drained to half, so a slow reader does not flip us on and off per send. */
-#define PENDING_LIMIT (64 * 1024)
-#define PENDING_RESUME_LEVEL (PENDING_LIMIT / 2)
-/* accept() at most this many per wakeup, so a crowd of newcomers cannot
- * starve the clients already connected. The rest wait for the next round. */
-#define ACCEPTS_PER_WAKEUP 64
-/* How long we stop watching the listening socket when accept() runs out of
- * descriptors or memory (see pause_accepting). */
-#define ACCEPT_PAUSE_MS 100
 
 static const char usage_text[] =
     "usage: select_server [-H ADDR] [-p PORT] [-q] [-v]\n"
@@ -67,49 +43,24 @@ static const char usage_text[] =
     "  -v        verbose: also every wakeup with its ready sets, and byte counts\n"
     "  -h        this help\n";
 
-/* One connected client. An idle client costs this struct and its slot in
- * the table: the output buffer exists only while echo is waiting to go. */
+static const struct echo_words select_words = { "left out of rlist", "watched for writing" };
+
 struct client {
-    int fd;
-    char *pending;           /* echo not yet sent back (malloc'd), or NULL */
-    size_t pending_length;   /* bytes stored in pending */
-    size_t pending_offset;   /* of which this many are already sent */
-    size_t pending_capacity; /* bytes allocated for pending */
-    bool input_closed;       /* recv() returned 0: send the rest, then close */
-    bool reading_paused;     /* output buffer full: not watched for reading */
-    unsigned long long echoed; /* bytes sent back to it so far */
+    struct echo_connection echo; /* its descriptor, pending echo, counters */
 };
 
 struct server {
-    int listening_fd;
-    /* 3 查找字典 - the lookup table, the notes' {fileno: obj} dictionary in
-     * C: clients_by_fd[fd] is the client on descriptor fd, or NULL. It is
-     * the one per-descriptor table of this program and grows on demand with
-     * the highest descriptor in use (never sized by the descriptor limit,
-     * which some hosts set to a billion). Here it never passes FD_SETSIZE,
-     * since such clients are refused. */
+    struct listener listener;
+    int stop_fd; /* the signalfd: readable once SIGINT or SIGTERM came */
+    /* 3 查找字典 - the notes' {fileno: obj} dictionary: clients_by_fd[fd] is
+     * the client on fd, or NULL. The program's one per-descriptor table; it
+     * grows with the highest descriptor in use, never past FD_SETSIZE. */
     struct client **clients_by_fd;
     size_t table_size;
     size_t client_count;
-    bool accepting_paused;       /* out of descriptors: listener not watched */
-    long long accept_resume_ms;  /* when to watch it again (CLOCK_MONOTONIC) */
-    bool shortage_reported;      /* accept() failed and we said so: once */
     unsigned long clients_served;
-    unsigned long long bytes_echoed;
-    char read_buffer[READ_BUFFER_SIZE]; /* every recv() lands here first */
+    struct echo_shared echo; /* the read buffer and the byte total */
 };
-
-static long long monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-static size_t unsent_bytes(const struct client *client)
-{
-    return client->pending_length - client->pending_offset;
-}
 
 /* ---- What select() reported, for -v --------------------------------------- */
 
@@ -126,43 +77,18 @@ static void print_fd_set(const char *name, const fd_set *set, int highest_fd)
     putchar('}');
 }
 
-/* "pselect() -> 2 ready: read {3, 5} write {} except {}", printed in pieces
- * so a line naming a thousand descriptors needs no buffer of its own. */
+/* "select() -> 2 ready: read {3, 5} write {} except {}", printed in pieces. */
 static void narrate_wakeup(int ready, const fd_set *readable, const fd_set *writable,
                            const fd_set *urgent, int highest_fd)
 {
     if (narration_level < NARRATE_VERBOSE)
         return;
-    if (ready == 0) {
-        printf("pselect() -> 0 ready: the timeout expired (time to try accept() again)\n");
-        return;
-    }
-    printf("pselect() -> %d ready:", ready);
+    printf("select() -> %d ready:%s", ready,
+           ready == 0 ? " the timeout expired (time to try accept() again)" : "");
     print_fd_set("read", readable, highest_fd);
     print_fd_set("write", writable, highest_fd);
     print_fd_set("except", urgent, highest_fd);
     putchar('\n');
-}
-
-/* ---- 3 查找字典: the table from descriptor to client ------------------------ */
-
-/* Make clients_by_fd long enough to hold fd; false (errno set) if memory
- * runs out. Doubling keeps the number of reallocations small. */
-static bool make_room_in_table(struct server *server, int fd)
-{
-    size_t needed = (size_t)fd + 1;
-    if (needed <= server->table_size)
-        return true;
-    size_t new_size = server->table_size > 0 ? server->table_size : 64;
-    while (new_size < needed)
-        new_size *= 2;
-    struct client **grown = reallocarray(server->clients_by_fd, new_size, sizeof *grown);
-    if (grown == NULL)
-        return false;
-    memset(grown + server->table_size, 0, (new_size - server->table_size) * sizeof *grown);
-    server->clients_by_fd = grown;
-    server->table_size = new_size;
-    return true;
 }
 
 /* ---- Clients coming and going ---------------------------------------------- */
@@ -170,177 +96,70 @@ static bool make_room_in_table(struct server *server, int fd)
 /* A new client on fd, watched for reading; NULL (errno set) without memory. */
 static struct client *add_client(struct server *server, int fd)
 {
-    if (!make_room_in_table(server, fd))
+    struct client **table = grow_table(server->clients_by_fd, &server->table_size,
+                                       (size_t)fd + 1, sizeof *table);
+    if (table == NULL)
         return NULL;
+    server->clients_by_fd = table;
     struct client *client = calloc(1, sizeof *client);
     if (client == NULL)
         return NULL;
-    client->fd = fd;
+    echo_start(&client->echo, fd, &select_words);
     server->clients_by_fd[fd] = client;
     server->client_count++;
     server->clients_served++;
     return client;
 }
 
-/* The caller has said why, in one line; this only lets go. */
+/* The one place a client is let go. Nothing to unregister: sets are rebuilt. */
 static void close_client(struct server *server, struct client *client)
 {
-    server->clients_by_fd[client->fd] = NULL;
+    server->clients_by_fd[client->echo.fd] = NULL;
     server->client_count--;
-    close(client->fd);
-    free(client->pending);
+    close(client->echo.fd);
+    echo_release(&client->echo);
     free(client);
 }
 
-/* Keep echo the client could not take yet. The caller never lets
- * unsent_bytes() pass PENDING_LIMIT. false (errno ENOMEM) without memory. */
-static bool keep_pending(struct client *client, const char *data, size_t length)
+/* 2 注册 - select() keeps nothing between calls: the three sets are refilled
+ * before every call. rlist: the signalfd, the listener unless paused, every
+ * client that may send more and has room; wlist: clients whose echo waits;
+ * xlist: every client. O(highest fd), select()'s own cost, on our side too.
+ * Returns the highest descriptor set. */
+static int fill_sets(const struct server *server, fd_set *readable, fd_set *writable,
+                     fd_set *urgent)
 {
-    size_t unsent = unsent_bytes(client);
-    if (client->pending_offset > 0 && client->pending_length + length > client->pending_capacity) {
-        memmove(client->pending, client->pending + client->pending_offset, unsent);
-        client->pending_offset = 0;
-        client->pending_length = unsent;
+    FD_ZERO(readable);
+    FD_ZERO(writable);
+    FD_ZERO(urgent);
+    FD_SET(server->stop_fd, readable);
+    if (!server->listener.paused) /* out of descriptors: see echo.h */
+        FD_SET(server->listener.fd, readable);
+    int highest_fd = server->stop_fd > server->listener.fd ? server->stop_fd : server->listener.fd;
+    for (size_t fd = 0; fd < server->table_size; fd++) {
+        const struct client *client = server->clients_by_fd[fd];
+        if (client == NULL)
+            continue;
+        if (echo_wants_read(&client->echo))
+            FD_SET(client->echo.fd, readable);
+        if (echo_wants_write(&client->echo))
+            FD_SET(client->echo.fd, writable);
+        FD_SET(client->echo.fd, urgent);
+        highest_fd = client->echo.fd > highest_fd ? client->echo.fd : highest_fd;
     }
-    size_t needed = client->pending_length + length;
-    if (needed > client->pending_capacity) {
-        size_t new_capacity = client->pending_capacity > 0 ? client->pending_capacity : 4096;
-        while (new_capacity < needed)
-            new_capacity *= 2;
-        if (new_capacity > PENDING_LIMIT)
-            new_capacity = PENDING_LIMIT;
-        char *grown = realloc(client->pending, new_capacity);
-        if (grown == NULL)
-            return false;
-        client->pending = grown;
-        client->pending_capacity = new_capacity;
-    }
-    memcpy(client->pending + client->pending_length, data, length);
-    client->pending_length += length;
-    return true;
-}
-
-static void forget_pending(struct client *client)
-{
-    free(client->pending);
-    client->pending = NULL;
-    client->pending_length = client->pending_offset = client->pending_capacity = 0;
-}
-
-/* ---- What each client is watched for --------------------------------------- */
-
-/* Stop reading from a client whose output buffer is full; read again once
- * it has drained to half. Without this, a client that sends and never
- * reads would make us buffer without end. */
-static void decide_reading_pause(struct client *client)
-{
-    if (client->input_closed)
-        return;
-    size_t unsent = unsent_bytes(client);
-    if (!client->reading_paused && unsent >= PENDING_LIMIT) {
-        client->reading_paused = true;
-        narrate("fd %d: %zu bytes of echo wait for it to read; no more reading from it "
-                "until it does (left out of rlist)", client->fd, unsent);
-    } else if (client->reading_paused && unsent <= PENDING_RESUME_LEVEL) {
-        client->reading_paused = false;
-        narrate("fd %d: its echo drained to %zu bytes; reading from it again", client->fd, unsent);
-    }
-}
-
-static bool wants_input(const struct client *client)
-{
-    return !client->input_closed && !client->reading_paused;
-}
-
-/* select() keeps nothing between calls: rlist, wlist and xlist are rebuilt
- * from these fields before every call, so there is nothing to update here
- * beyond the pause. Returns false if the client had to be closed (never,
- * for select; poll_server and epoll_server have the same function). */
-static bool update_interest(struct server *server, struct client *client)
-{
-    (void)server;
-    decide_reading_pause(client);
-    return true;
+    return highest_fd;
 }
 
 /* ---- The listening socket ---------------------------------------------------- */
 
-/* accept() failed for want of descriptors (EMFILE: this process is at its
- * limit; ENFILE: the whole system is) or kernel memory. The connections stay
- * queued, so the listening socket stays readable and watching it would wake
- * us at once, again and again: a busy loop. So we stop watching it for
- * ACCEPT_PAUSE_MS (the wait gets a timeout), then try again; meanwhile the
- * queued clients simply wait, and are served as soon as a client leaves.
- * The other known cure - keep a spare descriptor, and on EMFILE close it,
- * accept, close that client at once and reopen the spare - turns the
- * waiting clients away instead of letting them wait; we prefer waiting.
- * Logged once per shortage - from the first failure until the queue is
- * empty again - not once per try. */
-static void pause_accepting(struct server *server)
-{
-    if (!server->shortage_reported) {
-        warn_errno("accept() failed; trying again every %d ms until a descriptor is free",
-                   ACCEPT_PAUSE_MS);
-        server->shortage_reported = true;
-    } else {
-        narrate_detail("accept() failed again (%s); pausing another %d ms",
-                       errno_name(errno), ACCEPT_PAUSE_MS);
-    }
-    server->accepting_paused = true;
-    server->accept_resume_ms = monotonic_ms() + ACCEPT_PAUSE_MS;
-}
-
-static void resume_accepting_if_due(struct server *server)
-{
-    if (!server->accepting_paused || monotonic_ms() < server->accept_resume_ms)
-        return;
-    server->accepting_paused = false;
-    narrate_detail("fd %d: back in rlist, trying accept() again", server->listening_fd);
-}
-
-/* How long the wait may sleep: for ever (-1), unless accepting is paused. */
-static int wait_timeout_ms(const struct server *server)
-{
-    if (!server->accepting_paused)
-        return -1;
-    long long left = server->accept_resume_ms - monotonic_ms();
-    return left > 0 ? (int)left : 0;
-}
-
-/* Take the new connections the kernel has queued, until it has no more
- * (EAGAIN: the listening socket is non-blocking) or this round's share. */
+/* Take the connections the kernel has queued, up to this round's share. */
 static void accept_new_clients(struct server *server)
 {
     for (int accepted = 0; accepted < ACCEPTS_PER_WAKEUP; accepted++) {
-        struct sockaddr_storage peer;
-        socklen_t peer_length = sizeof peer;
-        int fd = accept4(server->listening_fd, (struct sockaddr *)&peer, &peer_length,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (server->shortage_reported) {
-                    narrate("accept() -> EAGAIN: every waiting client is in; "
-                            "the descriptor shortage is over");
-                    server->shortage_reported = false;
-                }
-                return; /* the queue is empty */
-            }
-            if (errno == EINTR) {
-                if (stop_requested)
-                    return;
-                continue;
-            }
-            if (errno == ECONNABORTED || errno == EPROTO) {
-                /* The client gave up while queued: nothing to serve. */
-                narrate_detail("accept() -> %s: that client left before we took it",
-                               errno_name(errno));
-                continue;
-            }
-            pause_accepting(server); /* EMFILE, ENFILE, ENOBUFS, ENOMEM... */
-            return;
-        }
         char peer_text[ADDRESS_TEXT_SIZE];
-        format_address((struct sockaddr *)&peer, peer_length, peer_text, sizeof peer_text);
+        int fd = listener_accept(&server->listener, peer_text, sizeof peer_text);
+        if (fd < 0)
+            return; /* none left, or paused: fill_sets() leaves it out */
         if (fd >= FD_SETSIZE) {
             /* FD_SET(fd) would write past the end of the fd_set: undefined
              * behaviour. The only safe answer is to turn this client away. */
@@ -349,8 +168,7 @@ static void accept_new_clients(struct server *server)
             close(fd);
             continue;
         }
-        struct client *client = add_client(server, fd);
-        if (client == NULL) {
+        if (add_client(server, fd) == NULL) {
             warn_errno("accept() -> fd %d from %s: cannot keep track of it; close(fd %d)",
                        fd, peer_text, fd);
             close(fd);
@@ -360,133 +178,26 @@ static void accept_new_clients(struct server *server)
     }
 }
 
-/* ---- Echo: read, send what the client takes now, keep the rest --------------- */
-
-/* Returns false if the client is gone (closed here). */
-static bool read_from_client(struct server *server, struct client *client)
-{
-    size_t unsent = unsent_bytes(client);
-    size_t room = PENDING_LIMIT - unsent;
-    if (room == 0)
-        return true; /* cannot happen: a full client is not watched for reading */
-    size_t wanted = room < READ_BUFFER_SIZE ? room : READ_BUFFER_SIZE;
-    ssize_t received = recv(client->fd, server->read_buffer, wanted, 0);
-    if (received < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return true; /* nothing after all; the next wakeup will tell */
-        warn_errno("recv(fd %d) failed; close(fd %d) after %llu bytes echoed",
-                   client->fd, client->fd, client->echoed);
-        close_client(server, client);
-        return false;
-    }
-    if (received == 0) {
-        if (unsent == 0) {
-            narrate("recv(fd %d) -> 0: the client closed; close(fd %d) after %llu bytes echoed",
-                    client->fd, client->fd, client->echoed);
-            close_client(server, client);
-            return false;
-        }
-        narrate_detail("recv(fd %d) -> 0: the client closed its side; %zu bytes still to send",
-                       client->fd, unsent);
-        client->input_closed = true;
-        return update_interest(server, client);
-    }
-    narrate_detail("recv(fd %d) -> %zd bytes", client->fd, received);
-
-    /* Echo at once what the socket takes, so the common case needs no copy
-     * and no wait for writability. Earlier echo still waiting must go
-     * first, so then everything joins the queue. */
-    size_t sent = 0;
-    if (unsent == 0) {
-        ssize_t written = send(client->fd, server->read_buffer, (size_t)received, MSG_NOSIGNAL);
-        if (written < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                warn_errno("send(fd %d) failed; close(fd %d) after %llu bytes echoed",
-                           client->fd, client->fd, client->echoed);
-                close_client(server, client);
-                return false;
-            }
-            written = 0;
-        }
-        sent = (size_t)written;
-        client->echoed += sent;
-        server->bytes_echoed += sent;
-        narrate_detail("send(fd %d) -> %zu of %zd bytes", client->fd, sent, received);
-    }
-    if (sent < (size_t)received) {
-        if (!keep_pending(client, server->read_buffer + sent, (size_t)received - sent)) {
-            warn_errno("fd %d: no memory to keep its echo; close(fd %d) after %llu bytes echoed",
-                       client->fd, client->fd, client->echoed);
-            close_client(server, client);
-            return false;
-        }
-        narrate_detail("fd %d: %zu bytes wait in its output buffer (watched for writing)",
-                       client->fd, unsent_bytes(client));
-    }
-    return update_interest(server, client);
-}
-
-/* The client can take more: send what waits. false if it is gone. */
-static bool write_to_client(struct server *server, struct client *client)
-{
-    size_t unsent = unsent_bytes(client);
-    ssize_t written = send(client->fd, client->pending + client->pending_offset, unsent,
-                           MSG_NOSIGNAL);
-    if (written < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return true;
-        warn_errno("send(fd %d) failed; close(fd %d) after %llu bytes echoed",
-                   client->fd, client->fd, client->echoed);
-        close_client(server, client);
-        return false;
-    }
-    client->pending_offset += (size_t)written;
-    client->echoed += (size_t)written;
-    server->bytes_echoed += (size_t)written;
-    narrate_detail("send(fd %d) -> %zd of %zu waiting bytes", client->fd, written, unsent);
-    if (unsent_bytes(client) == 0) {
-        forget_pending(client); /* an idle client holds no buffer */
-        if (client->input_closed) {
-            narrate("fd %d: all echoed after the client closed its side; "
-                    "close(fd %d) after %llu bytes echoed", client->fd, client->fd,
-                    client->echoed);
-            close_client(server, client);
-            return false;
-        }
-    }
-    return update_interest(server, client);
-}
-
-/* select()'s third set, the notes' xlist, is not about errors on Linux: it
- * reports TCP urgent data, the one byte a peer marks "out of band" with
- * send(MSG_OOB). recv(MSG_OOB) fetches that byte, which also stops select()
- * reporting it; the byte is not part of the stream, so it is not echoed. */
-static void read_urgent_byte(struct client *client)
+/* What the wait said about one client. A hang-up or an error needs no code
+ * of its own (it shows in rlist): the recv() or send() it leads to returns
+ * the EOF or the error (ECONNRESET...), and the echo module says ECHO_CLOSE.
+ * xlist is not about errors on Linux: it reports TCP urgent data, the one
+ * byte a peer marks "out of band" with send(MSG_OOB). recv(MSG_OOB) takes
+ * it, which also stops select() reporting it; it is not part of the echo. */
+static enum echo_verdict handle_client_events(struct client *client, bool readable,
+                                              bool writable, bool urgent,
+                                              struct echo_shared *shared)
 {
     unsigned char byte;
-    ssize_t received = recv(client->fd, &byte, 1, MSG_OOB);
-    if (received == 1)
+    if (urgent && recv(client->echo.fd, &byte, 1, MSG_OOB) == 1)
         narrate("fd %d is in xlist: TCP urgent data; recv(MSG_OOB) -> byte 0x%02x "
-                "(out of band, not echoed)", client->fd, byte);
-    else
-        narrate_detail("fd %d is in xlist, but recv(MSG_OOB) -> %s", client->fd,
-                       received < 0 ? errno_name(errno) : "0");
-}
-
-/* What select() said about one client: which of the three sets it is in.
- * A hang-up or an error shows up in rlist (and wlist): the recv() or send()
- * that follows returns the EOF or the error (ECONNRESET...), which closes
- * the client. Returns false if the client is gone. */
-static bool handle_client_events(struct server *server, struct client *client,
-                                 bool readable, bool writable, bool urgent)
-{
-    if (urgent)
-        read_urgent_byte(client);
-    if (readable && wants_input(client) && !read_from_client(server, client))
-        return false;
-    if (writable && unsent_bytes(client) > 0)
-        return write_to_client(server, client);
-    return true;
+                "(out of band, not echoed)", client->echo.fd, byte);
+    enum echo_verdict verdict = ECHO_KEEP;
+    if (readable && echo_wants_read(&client->echo))
+        verdict = echo_on_readable(&client->echo, shared);
+    if (verdict == ECHO_KEEP && writable && echo_wants_write(&client->echo))
+        verdict = echo_on_writable(&client->echo, shared);
+    return verdict;
 }
 
 int main(int argc, char *argv[])
@@ -494,10 +205,7 @@ int main(int argc, char *argv[])
     const char *host = "127.0.0.1";
     int port = DEFAULT_PORT;
 
-    static const struct option long_options[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
+    static const struct option long_options[] = { { "help", no_argument, NULL, 'h' }, { 0 } };
     int option;
     while ((option = getopt_long(argc, argv, "+:H:p:qvh", long_options, NULL)) != -1) {
         switch (option) {
@@ -511,107 +219,76 @@ int main(int argc, char *argv[])
     }
     if (optind < argc)
         usage_error(usage_text, "unexpected argument '%s'", argv[optind]);
-
     start_narration();
-    install_signal_handlers();
-    sigset_t wait_mask; /* SIGINT and SIGTERM get in only during pselect() */
-    block_stop_signals(&wait_mask);
 
-    /* All the server's state, the shared read buffer included, lives here
-     * in main and is passed down: no global variables. */
-    struct server server = { .listening_fd = -1 };
+    /* All the server's state lives here in main and is passed down. */
+    struct server server = { 0 };
 
-    /* 1 创建套接字 - create the listening socket. Non-blocking, so an
-     * accept() after a client gave up returns EAGAIN instead of hanging. */
-    server.listening_fd = listen_on(host, port, BACKLOG);
-    if (set_nonblocking(server.listening_fd) < 0)
-        fatal("fcntl O_NONBLOCK on the listening socket");
-    announce_listening(server.listening_fd);
+    /* 1 创建套接字 - create the listening socket (non-blocking). */
+    listener_start(&server.listener, listen_on(host, port, LISTEN_BACKLOG));
+    announce_listening(server.listener.fd);
     narrate("fd %d is the listening socket, non-blocking (1 创建套接字: create the socket)",
-            server.listening_fd);
+            server.listener.fd);
     raise_descriptor_limit();
     narrate("select() can watch only descriptors below FD_SETSIZE = %d; "
             "clients beyond that are refused", FD_SETSIZE);
-    if (server.listening_fd >= FD_SETSIZE)
-        fatal_message("the listening socket is fd %d, beyond FD_SETSIZE (%d)",
-                      server.listening_fd, FD_SETSIZE);
+    server.stop_fd = open_stop_signal_fd();
+    narrate("signalfd() -> fd %d: SIGINT and SIGTERM arrive there, as data", server.stop_fd);
 
-    /* 2 注册 - register: select() has no registration; the interest lists
-     * are the three sets we fill before every call (the listening socket
-     * is in rlist whenever accepting is not paused). */
+    /* 2 注册 - register: select() has none; fill_sets() refills the three
+     * sets before every call. */
     narrate("select() keeps no registrations (2 注册: register): rlist, wlist and xlist "
             "are refilled before every call");
 
-    /* 4 循环监控 - loop on the wait. EINTR policy: SIGINT and SIGTERM are
-     * blocked except inside pselect() - select() with a signal mask - so
-     * they interrupt the wait (EINTR, no SA_RESTART) and never slip in
-     * between the check of stop_requested and the wait, where a plain
-     * select() would sleep on. We go round; the loop condition decides. */
+    /* 4 循环监控 - loop on the wait. EINTR policy: the stop signals are
+     * blocked and arrive through the signalfd, so the wait returns EINTR only
+     * after SIGSTOP/SIGCONT (signal(7)); then we simply wait again. */
     while (!stop_requested) {
-        resume_accepting_if_due(&server);
-
+        if (listener_resume_if_due(&server.listener))
+            narrate_detail("fd %d: back in rlist, trying accept() again", server.listener.fd);
         fd_set readable, writable, urgent;
-        FD_ZERO(&readable);
-        FD_ZERO(&writable);
-        FD_ZERO(&urgent);
-        int highest_fd = -1;
-        if (!server.accepting_paused) {
-            FD_SET(server.listening_fd, &readable);
-            highest_fd = server.listening_fd;
-        }
-        /* O(highest descriptor): select()'s own cost, on our side too. */
-        for (size_t fd = 0; fd < server.table_size; fd++) {
-            struct client *client = server.clients_by_fd[fd];
-            if (client == NULL)
-                continue;
-            if (wants_input(client))
-                FD_SET(client->fd, &readable);
-            if (unsent_bytes(client) > 0)
-                FD_SET(client->fd, &writable);
-            FD_SET(client->fd, &urgent);
-            if (client->fd > highest_fd)
-                highest_fd = client->fd;
-        }
-
-        int timeout_ms = wait_timeout_ms(&server);
-        struct timespec timeout = { .tv_sec = timeout_ms / 1000,
-                                    .tv_nsec = (timeout_ms % 1000) * 1000000L };
-        int ready = pselect(highest_fd + 1, &readable, &writable, &urgent,
-                            timeout_ms < 0 ? NULL : &timeout, &wait_mask);
+        int highest_fd = fill_sets(&server, &readable, &writable, &urgent);
+        int timeout_ms = listener_timeout_ms(&server.listener);
+        struct timeval timeout = { .tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000 };
+        int ready = select(highest_fd + 1, &readable, &writable, &urgent,
+                           timeout_ms < 0 ? NULL : &timeout);
         if (ready < 0) {
             if (errno == EINTR)
-                continue; /* a signal: the loop condition decides */
-            fatal("pselect"); /* only with bad arguments: a bug, not a client */
+                continue;
+            fatal("select"); /* only with bad arguments: a bug, not a client */
         }
         narrate_wakeup(ready, &readable, &writable, &urgent, highest_fd);
 
-        /* 5 处理 - handle each ready descriptor. The listening socket first:
-         * it takes only descriptors that were free before select() was
-         * called, so a new client can never inherit a bit set for an old
-         * one closed later in this round. */
-        if (FD_ISSET(server.listening_fd, &readable))
+        /* 5 处理 - handle what is ready; a stop ends the round: however busy
+         * the clients keep us, a Ctrl-C is taken in the round it arrives.
+         * select() only marks bits: finding them is a walk up to the highest.
+         * New clients get descriptors that were free when select() was
+         * called, so their bits are clear: they wait for the next round. */
+        if (FD_ISSET(server.stop_fd, &readable)) {
+            take_stop_signal(server.stop_fd);
+            break;
+        }
+        if (FD_ISSET(server.listener.fd, &readable))
             accept_new_clients(&server);
-        for (int fd = 0; fd <= highest_fd; fd++) {
-            if (fd == server.listening_fd || (size_t)fd >= server.table_size)
-                continue;
-            /* 3 查找字典 - the lookup table: descriptor -> client. */
+        for (int fd = 0; fd <= highest_fd && (size_t)fd < server.table_size; fd++) {
+            /* 3 查找字典 - the lookup table: fileno -> client. */
             struct client *client = server.clients_by_fd[fd];
-            if (client == NULL)
-                continue;
-            handle_client_events(&server, client, FD_ISSET(fd, &readable),
-                                 FD_ISSET(fd, &writable), FD_ISSET(fd, &urgent));
+            if (client != NULL
+                && handle_client_events(client, FD_ISSET(fd, &readable), FD_ISSET(fd, &writable),
+                                        FD_ISSET(fd, &urgent), &server.echo) == ECHO_CLOSE)
+                close_client(&server, client);
         }
     }
 
     /* SIGINT or SIGTERM: every client closed, everything freed. */
     if (server.client_count > 0)
         narrate("stopping: close() on the %zu clients still connected", server.client_count);
-    for (size_t fd = 0; fd < server.table_size; fd++) {
+    for (size_t fd = 0; fd < server.table_size; fd++)
         if (server.clients_by_fd[fd] != NULL)
             close_client(&server, server.clients_by_fd[fd]);
-    }
     free(server.clients_by_fd);
-    close(server.listening_fd);
-    announce("summary: clients=%lu bytes=%llu", server.clients_served, server.bytes_echoed);
+    close(server.stop_fd);
+    close(server.listener.fd);
+    announce("summary: clients=%lu bytes=%llu", server.clients_served, server.echo.bytes_echoed);
     return 0;
 }

@@ -27,7 +27,7 @@ load echo_servers
 }
 
 @test "epoll_server: -q keeps only listening and summary; -v decodes the epoll events" {
-    check_quiet_and_verbose epoll_server '^epoll_pwait\(\) -> 1 ready: fd [0-9]+ EPOLLIN(\|EPOLLRDHUP)?$'
+    check_quiet_and_verbose epoll_server '^epoll_wait\(\) -> 1 ready: fd [0-9]+ EPOLLIN(\|EPOLLRDHUP)?$'
 }
 
 @test "epoll_server: out of descriptors (EMFILE): logged once, no busy loop, serves again" {
@@ -36,4 +36,12 @@ load echo_servers
 
 @test "epoll_server: holds 10,000 idle clients at <= 1 KiB each and still echoes" {
     check_many_idle_clients epoll_server 10000
+}
+
+@test "epoll_server: SIGINT under four streaming clients stops it within 2 s" {
+    check_stop_under_load epoll_server
+}
+
+@test "epoll_server: SIGINT and SIGTERM stop it within 2 s while its echo is backed up" {
+    check_stop_while_writing epoll_server
 }

@@ -27,7 +27,7 @@ load echo_servers
 }
 
 @test "poll_server: -q keeps only listening and summary; -v decodes the revents" {
-    check_quiet_and_verbose poll_server '^ppoll\(\) -> 1 ready: fd [0-9]+ POLLIN$'
+    check_quiet_and_verbose poll_server '^poll\(\) -> 1 ready: fd [0-9]+ POLLIN$'
 }
 
 @test "poll_server: out of descriptors (EMFILE): logged once, no busy loop, serves again" {
@@ -36,4 +36,12 @@ load echo_servers
 
 @test "poll_server: holds 10,000 idle clients at <= 1 KiB each and still echoes" {
     check_many_idle_clients poll_server 10000
+}
+
+@test "poll_server: SIGINT under four streaming clients stops it within 2 s" {
+    check_stop_under_load poll_server
+}
+
+@test "poll_server: SIGINT and SIGTERM stop it within 2 s while its echo is backed up" {
+    check_stop_while_writing poll_server
 }

@@ -28,7 +28,7 @@ load echo_servers
 
 @test "select_server: -q keeps only listening and summary; -v shows the three sets" {
     check_quiet_and_verbose select_server \
-        '^pselect\(\) -> 1 ready: read \{[0-9]+\} write \{\} except \{\}$'
+        '^select\(\) -> 1 ready: read \{[0-9]+\} write \{\} except \{\}$'
 }
 
 @test "select_server: out of descriptors (EMFILE): logged once, no busy loop, serves again" {
@@ -96,4 +96,12 @@ PYTHON
     # The urgent byte is taken out of the stream; the rest is echoed.
     [ "$output" = ab ]
     wait_for_line "$SERVER_OUT" '^fd [0-9]+ is in xlist: TCP urgent data; recv\(MSG_OOB\) -> byte 0x21 ' 5
+}
+
+@test "select_server: SIGINT under four streaming clients stops it within 2 s" {
+    check_stop_under_load select_server
+}
+
+@test "select_server: SIGINT and SIGTERM stop it within 2 s while its echo is backed up" {
+    check_stop_while_writing select_server
 }

@@ -38,18 +38,18 @@ run_scenario() {
     read -r -t 5 echo_again <&"$held"
     say "the first client, after the crowd, got back: '$echo_again'"
     exec {held}>&-
-    wait_for_line "$DEMO_OUT" 'close\(fd 4\) after 28 bytes echoed' 5
+    wait_for_line "$DEMO_OUT" 'close\(fd 5\) after 28 bytes echoed' 5
     stop_demo INT
     say "What select_server -v said, in part: one line per wakeup, with the three"
-    say "sets pselect() handed back; later, one wakeup finds several clients ready:"
-    show_excerpt "$DEMO_OUT" '^pselect\(\) -> ([3-9]|[1-9][0-9]+) ready'
+    say "sets select() handed back; later, one wakeup finds several clients ready:"
+    show_excerpt "$DEMO_OUT" '^select\(\) -> ([3-9]|[1-9][0-9]+) ready'
 
     check "the first client was echoed" [ "$echo_held" = "I stay connected" ]
     check "20 concurrent clients were echoed byte for byte" \
         [ "$load_status" -eq 0 -a "$load_result" = "ok clients=20 bytes=327680" ]
     check "the first client was still served after them" [ "$echo_again" = "still here" ]
     check "-v showed a wakeup with its three sets" \
-        grep -qE '^pselect\(\) -> [0-9]+ ready: read \{[0-9, ]*\} write \{[0-9, ]*\} except \{\}$' "$DEMO_OUT"
+        grep -qE '^select\(\) -> [0-9]+ ready: read \{[0-9, ]*\} write \{[0-9, ]*\} except \{\}$' "$DEMO_OUT"
     check "Ctrl-C (SIGINT) ended it with status 0" [ "$DEMO_STATUS" -eq 0 ]
     check "its summary counts 21 clients and every byte" \
         grep -qx 'summary: clients=21 bytes=327708' "$DEMO_OUT"

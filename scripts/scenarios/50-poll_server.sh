@@ -45,22 +45,22 @@ run_scenario() {
     say "echo_load: $load_result"
     kill -s TERM "$flooder"
     wait "$flooder" 2>/dev/null
-    wait_for_line "$DEMO_OUT" 'close\(fd 4\) after' 5
+    wait_for_line "$DEMO_OUT" 'close\(fd 5\) after' 5
     stop_demo INT
     say "What poll_server -v said when the flooder's echo piled up:"
     show_lines "$DEMO_OUT" 'no more reading from it' 9 4
 
     check "step 2 was narrated: the listening socket registered for POLLIN" \
         grep -q 'registered for POLLIN in the pollfd array (2 注册: register)' "$DEMO_OUT"
-    check "-v decoded each wakeup" grep -qE '^ppoll\(\) -> 1 ready: fd 3 POLLIN$' "$DEMO_OUT"
+    check "-v decoded each wakeup" grep -qE '^poll\(\) -> 1 ready: fd 3 POLLIN$' "$DEMO_OUT"
     check "the flooder's echo was kept to 64 KiB, then reading stopped" \
-        grep -q '^fd 4: 65536 bytes of echo wait for it to read; no more reading' "$DEMO_OUT"
+        grep -q '^fd 5: 65536 bytes of echo wait for it to read; no more reading' "$DEMO_OUT"
     check "the other client was served while the flooder was stuck" \
         [ "$reply" = 'am I stuck behind the flood?' ]
     check "20 concurrent clients were echoed byte for byte" \
         [ "$load_status" -eq 0 -a "$load_result" = "ok clients=20 bytes=327680" ]
     check "the flooder's exit closed only its own connection" \
-        grep -qE '^(send|recv)\(fd 4\) failed; close\(fd 4\)|^recv\(fd 4\) -> 0' "$DEMO_OUT"
+        grep -qE '^(send|recv)\(fd 5\) failed; close\(fd 5\)|^recv\(fd 5\) -> 0' "$DEMO_OUT"
     check "Ctrl-C (SIGINT) ended it with status 0" [ "$DEMO_STATUS" -eq 0 ]
     check "it printed its summary" grep -qE '^summary: clients=22 bytes=[0-9]+$' "$DEMO_OUT"
 }
