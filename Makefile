@@ -24,7 +24,7 @@ COMMON := $(BUILD)/common/lab.o $(BUILD)/common/echo.o
 # The folder the tests and scripts run the programs from.
 export LAB_BUILD := $(abspath $(BUILD))
 
-.PHONY: all test test-sanitize lab3 bench clean help
+.PHONY: all test test-sanitize lab3 bench stress clean help
 # The common objects are made by a pattern rule; keep them between builds.
 .SECONDARY: $(COMMON)
 all: $(DEMOS) $(TOOLS) $(BENCH)
@@ -56,6 +56,9 @@ lab3: all            ## walk the whole lab: every demo, narrated, with a scorebo
 
 bench: all           ## select vs poll vs epoll benchmarks (slow; results in build/bench/)
 	@scripts/bench.sh
+
+stress: all          ## every echo server against a hostile crowd, then SIGINT (QUICK=1: smaller)
+	@scripts/stress.sh $(if $(QUICK),--quick)
 
 clean:               ## remove build/
 	rm -rf build

@@ -79,3 +79,39 @@ setup() {
     run "$TOOL" -p "$SERVER_PORT" -b 5X concurrent
     [ "$status" -eq 2 ]
 }
+
+@test "echo_load storm: echoing, resetting, vanishing and slow clients; the tally adds up" {
+    run "$TOOL" -t 60 -p "$SERVER_PORT" -n 30 -b 4K -s 11 --allow-refused storm
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output =~ ^ok\ clients=30\ survivors=([0-9]+)\ resets=([0-9]+)\ vanished=([0-9]+)\ refused=([0-9]+)\ bytes=([0-9]+)$ ]]
+    local survivors=${BASH_REMATCH[1]} resets=${BASH_REMATCH[2]} vanished=${BASH_REMATCH[3]}
+    local refused=${BASH_REMATCH[4]} total=${BASH_REMATCH[5]}
+    [ $((survivors + resets + vanished + refused)) -eq 30 ]
+    [ "$total" -eq $((survivors * 4096)) ]
+    ((survivors > 0))
+    # The server lived through it and serves the next client.
+    run "$TOOL" -p "$SERVER_PORT" concurrent -n 1 -b 1K
+    [ "$output" = "ok clients=1 bytes=1024" ]
+}
+
+@test "echo_load storm: a server that closes clients unanswered fails it without --allow-refused" {
+    # A listener that accepts and closes at once: every client is refused.
+    command -v python3 >/dev/null || skip "python3 is needed for the refusing server"
+    local port_file="$BATS_TEST_TMPDIR/port"
+    python3 -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]) + "\n")
+while True:
+    c, _ = s.accept(); c.close()
+' "$port_file" 3>&- &
+    remember_pid $!
+    wait_for_line "$port_file" '^[0-9]+$' 10
+    run "$TOOL" -t 20 -p "$(cat "$port_file")" -n 5 -b 64K storm
+    [ "$status" -eq 1 ]
+    [[ $output == "storm failed: "* ]]
+    run "$TOOL" -t 20 -p "$(cat "$port_file")" -n 5 -b 64K --allow-refused storm
+    [ "$status" -eq 0 ]
+    [[ $output =~ ^ok\ clients=5\ survivors=0\ .*\ bytes=0$ ]]
+}

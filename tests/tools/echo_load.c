@@ -54,6 +54,24 @@
  *       round trips of BYTES each: send BYTES, read exactly BYTES back
  *       (checked). Prints "rtt: rounds=N median_us=X p90_us=Y".
  *
+ *   storm -n CLIENTS -b BYTES [-s SEED] [--allow-refused]
+ *       The hostile crowd. CLIENTS connections at once, each starting to
+ *       send as soon as it is up (so a server that serves one client at a
+ *       time still sees every client queued). Each has a role drawn from
+ *       SEED: most echo BYTES in random chunks and check every byte; one in
+ *       ten resets (SO_LINGER 0) at a random point of its stream, one in
+ *       ten closes there without reading the rest (it vanishes), and one in
+ *       ten reads slowly (at most 512 bytes every 2 ms). Prints
+ *       "ok clients=N survivors=S resets=R vanished=V refused=F bytes=B",
+ *       where every survivor (the echoing and the slow ones) got exactly
+ *       its BYTES back. With --allow-refused, a client closed or reset by
+ *       the server before any byte of echo came back counts as refused
+ *       (select_server turns away descriptors past FD_SETSIZE; a server
+ *       with a short listen queue has the kernel reset the overflow, via
+ *       SYN cookies); without it, that is a failure.
+ *
+ * -U PATH talks to a Unix domain stream socket instead of TCP.
+ *
  * Every subcommand gives up after -t SECONDS (default 30) of connecting and
  * moving data, so a broken server fails a test instead of hanging it;
  * flood's holding phase is the one wait without a time limit.
@@ -78,6 +96,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,9 +117,11 @@ static const char usage_text[] =
     "  churn        -n CYCLES of connect/echo/close, every --reset-every K with RST\n"
     "  reset        send up to -b BYTES, then close with RST without reading\n"
     "  rtt          -n ROUNDS round trips of -b BYTES; median and 90th percentile\n"
+    "  storm        -n CLIENTS: echoing, resetting, vanishing and slow clients at once\n"
     "options:\n"
     "  -H ADDR            server address (default 127.0.0.1)\n"
-    "  -p PORT            server port (required)\n"
+    "  -p PORT            server port (required, unless -U)\n"
+    "  -U PATH            a Unix domain stream socket instead of TCP\n"
     "  -n COUNT           clients (concurrent, default 10), cycles (churn, default 100),\n"
     "                     rounds (rtt, default 1000)\n"
     "  -b BYTES           bytes per client or round; suffix K or M for KiB, MiB\n"
@@ -109,6 +130,7 @@ static const char usage_text[] =
     "  -t SECONDS         give up after this long (default 30)\n"
     "  --reset-every K    churn: every Kth close sends RST (default 0: never)\n"
     "  --flip-expected-at OFFSET   concurrent: self-test, expect a wrong byte there\n"
+    "  --allow-refused    storm: clients the server turns away are counted, not failures\n"
     "  -v                 verbose: progress lines before the result line\n"
     "  -h                 this help\n";
 
@@ -121,6 +143,8 @@ struct settings {
     long timeout_seconds;
     long reset_every;
     long long flip_expected_at; /* self-test of the checker; -1: off */
+    const char *unix_path;      /* -U: AF_UNIX instead of TCP; NULL: TCP */
+    bool allow_refused;         /* storm: refused clients are not failures */
 };
 
 /* The server's address, resolved once and reused for every connection. */
@@ -223,6 +247,18 @@ static int fail_errno(int error_number, const char *subcommand, const char *form
 
 static void resolve_server(const char *host, int port, struct server *server)
 {
+    if (port < 0) { /* -U PATH: host holds the path */
+        struct sockaddr_un *local = (struct sockaddr_un *)&server->address;
+        memset(local, 0, sizeof *local);
+        local->sun_family = AF_UNIX;
+        size_t length = strlen(host);
+        if (length >= sizeof local->sun_path)
+            usage_error(usage_text, "socket path too long: %s", host);
+        memcpy(local->sun_path, host, length);
+        server->length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length + 1);
+        snprintf(server->text, sizeof server->text, "%.*s", (int)(sizeof server->text - 1), host);
+        return;
+    }
     struct addrinfo *found = resolve_or_exit(host, port, 0);
     memcpy(&server->address, found->ai_addr, found->ai_addrlen);
     server->length = found->ai_addrlen;
@@ -343,7 +379,7 @@ struct load_client {
 };
 
 /* Send the next piece of the current chunk. 0, or 1 after printing a failure. */
-static int send_some(struct load_client *client, size_t number, unsigned long long bytes,
+static int send_some(const char *subcommand, struct load_client *client, size_t number, unsigned long long bytes,
                      unsigned char *scratch)
 {
     unsigned long long left = bytes - client->sent;
@@ -353,7 +389,7 @@ static int send_some(struct load_client *client, size_t number, unsigned long lo
     if (written < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return 0; /* poll() will say when there is room */
-        return fail_errno(errno, "concurrent", "client %zu: send() at offset %llu", number,
+        return fail_errno(errno, subcommand, "client %zu: send() at offset %llu", number,
                           client->sent);
     }
     client->sent += (unsigned long long)written;
@@ -363,13 +399,13 @@ static int send_some(struct load_client *client, size_t number, unsigned long lo
     if (client->sent == bytes) {
         narrate_detail("client %zu: all %llu bytes sent; shutdown(SHUT_WR)", number, bytes);
         if (shutdown(client->fd, SHUT_WR) < 0)
-            return fail_errno(errno, "concurrent", "client %zu: shutdown(SHUT_WR)", number);
+            return fail_errno(errno, subcommand, "client %zu: shutdown(SHUT_WR)", number);
     }
     return 0;
 }
 
 /* Read what has come back and check it. 0, or 1 after printing a failure. */
-static int receive_some(struct load_client *client, size_t number, unsigned long long bytes,
+static int receive_some(const char *subcommand, struct load_client *client, size_t number, unsigned long long bytes,
                         long long flip_expected_at, unsigned char *received_bytes,
                         unsigned char *expected_bytes)
 {
@@ -377,19 +413,19 @@ static int receive_some(struct load_client *client, size_t number, unsigned long
     if (got < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return 0;
-        return fail_errno(errno, "concurrent", "client %zu: recv() at offset %llu of %llu",
+        return fail_errno(errno, subcommand, "client %zu: recv() at offset %llu of %llu",
                           number, client->received, bytes);
     }
     if (got == 0) {
         if (client->received < bytes)
-            return fail("concurrent", "client %zu: end-of-file after %llu of %llu bytes",
+            return fail(subcommand, "client %zu: end-of-file after %llu of %llu bytes",
                         number, client->received, bytes);
         client->finished = true;
         narrate_detail("client %zu: all %llu bytes back, then end-of-file", number, bytes);
         return 0;
     }
     if (client->received + (unsigned long long)got > bytes)
-        return fail("concurrent", "client %zu: %llu bytes came back but only %llu were sent",
+        return fail(subcommand, "client %zu: %llu bytes came back but only %llu were sent",
                     number, client->received + (unsigned long long)got, bytes);
 
     fill_stream(client->key, client->received, expected_bytes, (size_t)got);
@@ -401,7 +437,7 @@ static int receive_some(struct load_client *client, size_t number, unsigned long
         size_t at = 0;
         while (received_bytes[at] == expected_bytes[at])
             at++;
-        return fail("concurrent", "client %zu: byte at offset %llu: expected 0x%02x, got 0x%02x",
+        return fail(subcommand, "client %zu: byte at offset %llu: expected 0x%02x, got 0x%02x",
                     number, client->received + at, expected_bytes[at], received_bytes[at]);
     }
     client->received += (unsigned long long)got;
@@ -527,9 +563,9 @@ static int run_concurrent(const struct settings *settings, const struct server *
                 continue;
             /* POLLERR/POLLHUP: the recv() or send() below reports the error. */
             if ((events & (POLLOUT | POLLERR)) && clients[i].sent < bytes)
-                status = send_some(&clients[i], i, bytes, scratch);
+                status = send_some("concurrent", &clients[i], i, bytes, scratch);
             if (status == 0 && (events & (POLLIN | POLLERR | POLLHUP)))
-                status = receive_some(&clients[i], i, bytes, settings->flip_expected_at,
+                status = receive_some("concurrent", &clients[i], i, bytes, settings->flip_expected_at,
                                       received_bytes, expected_bytes);
             if (clients[i].finished)
                 unfinished--;
@@ -542,6 +578,213 @@ static int run_concurrent(const struct settings *settings, const struct server *
         if (clients[i].fd >= 0)
             close(clients[i].fd);
     }
+    free(expected_bytes);
+    free(received_bytes);
+    free(scratch);
+    free(watched);
+    free(clients);
+    return status;
+}
+
+/* ---- storm ---------------------------------------------------------------- */
+
+#define SLOW_READ_BYTES 512
+#define SLOW_READ_EVERY_NS 2000000 /* 2 ms */
+
+enum storm_role { ROLE_ECHO, ROLE_RESET, ROLE_VANISH, ROLE_SLOW };
+
+struct storm_client {
+    struct load_client load;    /* fd, stream, counters, finished */
+    enum storm_role role;
+    unsigned long long quit_at; /* reset and vanish: where in the stream */
+    bool connecting;
+    bool gone;                  /* closed by us (reset, vanish) or refused */
+    int64_t next_read_ns;       /* slow readers: not before this */
+};
+
+/* What became of the crowd. */
+struct storm_tally {
+    size_t survivors, resets, vanished, refused;
+};
+
+/* The server closed or reset a client before any echo came back. */
+static bool looks_refused(const struct storm_client *client)
+{
+    return client->load.received == 0;
+}
+
+/* One round of work for a client poll() reported. 0, or 1 after a failure. */
+static int storm_step(struct storm_client *client, size_t number, short events,
+                      const struct settings *settings, unsigned long long bytes,
+                      unsigned char *scratch, unsigned char *received_bytes,
+                      unsigned char *expected_bytes, struct storm_tally *tally)
+{
+    struct load_client *load = &client->load;
+    if (client->connecting) {
+        int error_number = connect_result(load->fd);
+        if (error_number != 0)
+            return fail_errno(error_number, "storm", "client %zu: connect", number);
+        client->connecting = false;
+        return 0;
+    }
+    int status = 0;
+    if ((events & (POLLOUT | POLLERR)) && load->sent < bytes) {
+        unsigned long long limit = client->role == ROLE_RESET || client->role == ROLE_VANISH
+                                 ? client->quit_at : bytes;
+        if (load->sent < limit) {
+            /* Stop exactly at quit_at: the chunk is cut short there. */
+            if ((unsigned long long)load->chunk_left > limit - load->sent)
+                load->chunk_left = (size_t)(limit - load->sent);
+            status = send_some("storm", load, number, bytes, scratch);
+        }
+        if (status == 0 && load->sent >= limit && limit < bytes) {
+            if (client->role == ROLE_RESET) {
+                close_with_reset(load->fd);
+                tally->resets++;
+            } else {
+                close(load->fd);
+                tally->vanished++;
+            }
+            load->fd = -1;
+            client->gone = true;
+            return 0;
+        }
+    }
+    if (status == 0 && (events & (POLLIN | POLLERR | POLLHUP))) {
+        ssize_t got;
+        size_t wanted = client->role == ROLE_SLOW ? SLOW_READ_BYTES : READ_SIZE;
+        /* Peek at the end or an error first: a refusal is not a failure when
+         * allowed, and it must not be reported as a wrong byte. */
+        if (settings->allow_refused && looks_refused(client))
+            got = recv(load->fd, received_bytes, wanted, MSG_PEEK);
+        else
+            got = 1; /* not asked: let the reads below report it */
+        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+            tally->refused++;
+            close(load->fd);
+            load->fd = -1;
+            client->gone = true;
+            return 0;
+        }
+        if (client->role == ROLE_SLOW) {
+            /* receive_some() reads up to READ_SIZE; give it a small taste. */
+            got = recv(load->fd, received_bytes, wanted, 0);
+            if (got > 0) {
+                fill_stream(load->key, load->received, expected_bytes, (size_t)got);
+                if (load->received + (unsigned long long)got > bytes
+                    || memcmp(received_bytes, expected_bytes, (size_t)got) != 0)
+                    return fail("storm", "slow client %zu: wrong bytes at offset %llu", number,
+                                load->received);
+                load->received += (unsigned long long)got;
+                client->next_read_ns = now_ns() + SLOW_READ_EVERY_NS;
+                return 0;
+            }
+            if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return 0;
+            if (got < 0)
+                return fail_errno(errno, "storm", "slow client %zu: recv() at offset %llu",
+                                  number, load->received);
+            if (load->received < bytes)
+                return fail("storm", "slow client %zu: end-of-file after %llu of %llu bytes",
+                            number, load->received, bytes);
+            load->finished = true;
+            return 0;
+        }
+        status = receive_some("storm", load, number, bytes, -1, received_bytes, expected_bytes);
+    }
+    return status;
+}
+
+static int run_storm(const struct settings *settings, const struct server *server)
+{
+    size_t count = (size_t)(settings->count < 0 ? 1000 : settings->count);
+    unsigned long long bytes = (unsigned long long)(settings->bytes < 0 ? 65536 : settings->bytes);
+    if (bytes == 0)
+        return fail("storm", "-b must be at least 1");
+    if (ensure_descriptors((long)count + SPARE_DESCRIPTORS, "storm") != 0)
+        return 1;
+    struct storm_client *clients = calloc(count, sizeof *clients);
+    struct pollfd *watched = calloc(count, sizeof *watched);
+    unsigned char *scratch = malloc(MAX_CHUNK);
+    unsigned char *received_bytes = malloc(READ_SIZE);
+    unsigned char *expected_bytes = malloc(READ_SIZE);
+    if (clients == NULL || watched == NULL || scratch == NULL || received_bytes == NULL
+        || expected_bytes == NULL)
+        fatal("malloc for %zu clients", count);
+
+    struct storm_tally tally = { 0 };
+    int status = 0;
+    for (size_t i = 0; i < count && status == 0; i++) {
+        struct storm_client *client = &clients[i];
+        client->load.key = stream_key(settings->seed, i);
+        client->load.chunk_state = client->load.key ^ 0x5bd1e9955bd1e995u;
+        client->load.chunk_left = next_chunk_size(&client->load.chunk_state);
+        uint64_t draw = mix64(client->load.key ^ 0x2545f4914f6cdd1du);
+        unsigned percent = (unsigned)(draw % 100);
+        client->role = percent < 10 ? ROLE_RESET : percent < 20 ? ROLE_VANISH
+                     : percent < 30 ? ROLE_SLOW : ROLE_ECHO;
+        client->quit_at = (draw >> 8) % bytes;
+        client->connecting = true;
+        client->load.fd = start_connect(server);
+        if (client->load.fd < 0)
+            status = fail_errno(errno, "storm", "client %zu: connect to %s", i, server->text);
+    }
+
+    int64_t deadline_ns = now_ns() + (int64_t)settings->timeout_seconds * 1000000000;
+    size_t unfinished = count;
+    while (status == 0 && unfinished > 0) {
+        if (stop_requested) {
+            status = fail("storm", "interrupted by a signal");
+            break;
+        }
+        int64_t now = now_ns(), next_due = deadline_ns;
+        for (size_t i = 0; i < count; i++) {
+            struct storm_client *client = &clients[i];
+            struct load_client *load = &client->load;
+            bool done = client->gone || load->finished;
+            short events = 0;
+            if (!done && client->connecting)
+                events = POLLOUT;
+            else if (!done) {
+                if (load->sent < bytes)
+                    events |= POLLOUT;
+                if (client->role != ROLE_SLOW || now >= client->next_read_ns)
+                    events |= POLLIN;
+                else if (client->next_read_ns < next_due)
+                    next_due = client->next_read_ns;
+            }
+            watched[i] = (struct pollfd){ .fd = done ? -1 : load->fd, .events = events };
+        }
+        int ready = poll(watched, count, milliseconds_until(next_due));
+        if (ready < 0) {
+            if (errno == EINTR)
+                continue; /* the loop top checks stop_requested */
+            fatal("poll");
+        }
+        if (ready == 0 && now_ns() >= deadline_ns) {
+            status = fail("storm", "timeout after %ld s: %zu of %zu clients unfinished",
+                          settings->timeout_seconds, unfinished, count);
+            break;
+        }
+        for (size_t i = 0; status == 0 && i < count; i++) {
+            if (watched[i].revents == 0)
+                continue;
+            struct storm_client *client = &clients[i];
+            status = storm_step(client, i, watched[i].revents, settings, bytes, scratch,
+                                received_bytes, expected_bytes, &tally);
+            if (client->gone || client->load.finished)
+                unfinished--;
+            if (client->load.finished)
+                tally.survivors++;
+        }
+    }
+    if (status == 0)
+        printf("ok clients=%zu survivors=%zu resets=%zu vanished=%zu refused=%zu bytes=%llu\n",
+               count, tally.survivors, tally.resets, tally.vanished, tally.refused,
+               bytes * tally.survivors);
+    for (size_t i = 0; i < count; i++)
+        if (clients[i].load.fd >= 0)
+            close(clients[i].load.fd);
     free(expected_bytes);
     free(received_bytes);
     free(scratch);
@@ -877,7 +1120,7 @@ static long parse_or_exit(const char *text, long minimum, long maximum, const ch
     return value;
 }
 
-enum { OPTION_RESET_EVERY = 256, OPTION_FLIP_EXPECTED_AT };
+enum { OPTION_RESET_EVERY = 256, OPTION_FLIP_EXPECTED_AT, OPTION_ALLOW_REFUSED };
 
 /* One getopt pass; stops at the first word that is not an option. */
 static void parse_options(int argc, char *argv[], struct settings *settings)
@@ -885,14 +1128,16 @@ static void parse_options(int argc, char *argv[], struct settings *settings)
     static const struct option long_options[] = {
         { "reset-every", required_argument, NULL, OPTION_RESET_EVERY },
         { "flip-expected-at", required_argument, NULL, OPTION_FLIP_EXPECTED_AT },
+        { "allow-refused", no_argument, NULL, OPTION_ALLOW_REFUSED },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     int option;
-    while ((option = getopt_long(argc, argv, "+:H:p:n:b:s:t:vh", long_options, NULL)) != -1) {
+    while ((option = getopt_long(argc, argv, "+:H:p:U:n:b:s:t:vh", long_options, NULL)) != -1) {
         switch (option) {
         case 'H': settings->host = parse_host_or_exit(optarg, usage_text); break;
         case 'p': settings->port = parse_port_or_exit(optarg, usage_text); break;
+        case 'U': settings->unix_path = optarg; break;
         case 'n': settings->count = parse_or_exit(optarg, 1, 1000000, "count"); break;
         case 'b': settings->bytes = parse_bytes_or_exit(optarg); break;
         case 's': settings->seed = (uint64_t)parse_or_exit(optarg, 0, INT32_MAX, "seed"); break;
@@ -903,6 +1148,7 @@ static void parse_options(int argc, char *argv[], struct settings *settings)
         case OPTION_FLIP_EXPECTED_AT:
             settings->flip_expected_at = parse_bytes_or_exit(optarg);
             break;
+        case OPTION_ALLOW_REFUSED: settings->allow_refused = true; break;
         case 'v': narration_level = NARRATE_VERBOSE; break;
         case 'h': fputs(usage_text, stdout); exit(0);
         default: reject_option(option, argv, usage_text);
@@ -933,9 +1179,9 @@ int main(int argc, char *argv[])
     parse_options(argc, argv, &settings);
     if (optind < argc)
         usage_error(usage_text, "unexpected argument '%s'", argv[optind]);
-    if (settings.port < 0)
+    if (settings.port < 0 && settings.unix_path == NULL)
         usage_error(usage_text, "missing -p PORT");
-    if (settings.port == 0)
+    if (settings.port == 0 && settings.unix_path == NULL)
         usage_error(usage_text, "port 0 is not a server's port");
 
     int (*run)(const struct settings *, const struct server *) = NULL;
@@ -949,12 +1195,17 @@ int main(int argc, char *argv[])
         run = run_reset;
     else if (strcmp(subcommand, "rtt") == 0)
         run = run_rtt;
+    else if (strcmp(subcommand, "storm") == 0)
+        run = run_storm;
     else
         usage_error(usage_text, "unknown subcommand '%s'", subcommand);
 
     start_narration();
     install_signal_handlers();
     struct server server;
-    resolve_server(settings.host, settings.port, &server);
+    if (settings.unix_path != NULL)
+        resolve_server(settings.unix_path, -1, &server);
+    else
+        resolve_server(settings.host, settings.port, &server);
     return run(&settings, &server);
 }
