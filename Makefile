@@ -24,7 +24,7 @@ COMMON := $(BUILD)/common/lab.o $(BUILD)/common/echo.o
 # The folder the tests and scripts run the programs from.
 export LAB_BUILD := $(abspath $(BUILD))
 
-.PHONY: all test test-sanitize lab3 bench stress clean help
+.PHONY: all test test-sanitize lab3 bench stress valgrind clean help
 # The common objects are made by a pattern rule; keep them between builds.
 .SECONDARY: $(COMMON)
 all: $(DEMOS) $(TOOLS) $(BENCH)
@@ -59,6 +59,9 @@ bench: all           ## select vs poll vs epoll benchmarks (slow; results in bui
 
 stress: all          ## every echo server against a hostile crowd, then SIGINT (QUICK=1: smaller)
 	@scripts/stress.sh $(if $(QUICK),--quick)
+
+valgrind: all        ## memcheck over a session of every server and one-shot program
+	@scripts/valgrind.sh
 
 clean:               ## remove build/
 	rm -rf build
