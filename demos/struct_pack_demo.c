@@ -104,9 +104,7 @@ static struct text text_in(char *data, size_t size)
     return (struct text){ .data = data, .size = size, .full = size == 0 };
 }
 
-static void text_add(struct text *text, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
-
+__attribute__((format(printf, 2, 3)))
 static void text_add(struct text *text, const char *format, ...)
 {
     if (text->full)
@@ -193,6 +191,17 @@ struct run {
     size_t offset;        /* where its first byte goes, after any padding */
 };
 
+/* Every error of the functions below: the message into the caller's buffer, -1. */
+__attribute__((format(printf, 3, 4)))
+static int fail(char *message, size_t message_size, const char *format, ...)
+{
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(message, message_size, format, arguments);
+    va_end(arguments);
+    return -1;
+}
+
 static bool is_python_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -200,8 +209,7 @@ static bool is_python_space(char c)
 
 static int too_long(char *message, size_t message_size)
 {
-    snprintf(message, message_size, "total struct size too long");
-    return -1;
+    return fail(message, message_size, "total struct size too long");
 }
 
 /* Read the run that starts at *position and lay it out after `offset`
@@ -227,10 +235,8 @@ static int scan_run(const struct format *format, size_t *position, size_t offset
                 return too_long(message, message_size);
             count = count * 10 + digit;
         }
-        if (at == format->length) {
-            snprintf(message, message_size, "repeat count given without format specifier");
-            return -1;
-        }
+        if (at == format->length)
+            return fail(message, message_size, "repeat count given without format specifier");
     }
     char code = text[at];
     const struct code_info *info = find_code(code);
@@ -239,11 +245,9 @@ static int scan_run(const struct format *format, size_t *position, size_t offset
                         : strchr("@=<>!", code) != NULL ? "can only be the first character"
                         : "is not a format code";
         if (code > ' ' && code < 0x7f)
-            snprintf(message, message_size, "bad char in struct format: '%c' %s", code, why);
-        else
-            snprintf(message, message_size, "bad char in struct format: '\\x%02x' %s",
-                     (unsigned char)code, why);
-        return -1;
+            return fail(message, message_size, "bad char in struct format: '%c' %s", code, why);
+        return fail(message, message_size, "bad char in struct format: '\\x%02x' %s",
+                    (unsigned char)code, why);
     }
     run->info = info;
     run->count = count;
@@ -266,10 +270,8 @@ static int parse_format(const char *text, size_t length, struct format *format,
 {
     *format = (struct format){ .text = text, .length = length, .byte_order = '@',
                                .native = true, .little_endian = HOST_IS_LITTLE_ENDIAN };
-    if (memchr(text, '\0', length) != NULL) {
-        snprintf(message, message_size, "embedded null character");
-        return -1;
-    }
+    if (memchr(text, '\0', length) != NULL)
+        return fail(message, message_size, "embedded null character");
     if (length > 0 && strchr("@=<>!", text[0]) != NULL) {
         format->byte_order = text[0];
         format->codes_start = 1;
@@ -385,47 +387,19 @@ static bool parse_integer(const char *text, struct integer *value)
 }
 
 /* Python's float syntax: 1.75, -2, .5, 1e-5, 0x10, inf, -infinity, nan.
- * *is_integer tells a Python int (which pack refuses when too big for a double). */
+ * *is_integer tells an int (which pack refuses when too big for a double). */
 static bool parse_float(const char *text, double *value, bool *is_integer)
 {
-    const char *start = text;
-    if (*text == '+' || *text == '-')
-        text++;
-    if (strcasecmp(text, "inf") == 0 || strcasecmp(text, "infinity") == 0 ||
-        strcasecmp(text, "nan") == 0) {
-        *value = strtod(start, NULL);
-        *is_integer = false;
-        return true;
-    }
     struct integer integer;
-    if (parse_integer(start, &integer)) {
-        *value = strtod(start, NULL); /* hex too; rounded to nearest, as float(int) */
-        *is_integer = true;
-        return true;
-    }
-    size_t digits = strspn(text, "0123456789");
-    text += digits;
-    if (*text == '.') {
-        size_t more = strspn(text + 1, "0123456789");
-        digits += more;
-        text += 1 + more;
-    }
-    if (digits == 0)
-        return false;
-    if (*text == 'e' || *text == 'E') {
-        text++;
-        if (*text == '+' || *text == '-')
-            text++;
-        size_t exponent_digits = strspn(text, "0123456789");
-        if (exponent_digits == 0)
-            return false;
-        text += exponent_digits;
-    }
-    if (*text != '\0')
-        return false;
-    *value = strtod(start, NULL); /* 1e400 is inf, as float('1e400') */
-    *is_integer = false;
-    return true;
+    *is_integer = parse_integer(text, &integer);
+    const char *body = text + (*text == '+' || *text == '-');
+    /* strtod() alone would also take " 1", "0x1p3" and "nan(7)": Python does not. */
+    bool decimal = ((*body >= '0' && *body <= '9') || *body == '.') && strpbrk(body, "xX") == NULL;
+    bool special = strcasecmp(body, "inf") == 0 || strcasecmp(body, "infinity") == 0 ||
+                   strcasecmp(body, "nan") == 0;
+    char *end;
+    *value = strtod(text, &end); /* correctly rounded; 1e400 is inf, as float('1e400') */
+    return (*is_integer || decimal || special) && end != text && *end == '\0';
 }
 
 /* Python's bytes escapes: \\ \' \" \a \b \f \n \r \t \v \xhh \ooo; any other
@@ -446,11 +420,9 @@ static int decode_escapes(const char *text, unsigned char *out, size_t capacity,
             unsigned value = 0;
             for (int i = 1; i <= 2; i++) {
                 int digit = hex_digit_value(at[i]);
-                if (digit < 0) {
-                    snprintf(message, message_size, "invalid \\x escape at position %zu",
-                             (size_t)(at - 1 - text));
-                    return -1;
-                }
+                if (digit < 0)
+                    return fail(message, message_size, "invalid \\x escape at position %zu",
+                                (size_t)(at - 1 - text));
                 value = value * 16 + (unsigned)digit;
             }
             byte = (unsigned char)value;
@@ -555,30 +527,22 @@ static int pack_number(const struct format *format, const struct field *field, c
     if (info->kind == FLOAT) {
         double x;
         bool is_integer;
-        if (!parse_float(text, &x, &is_integer)) {
-            snprintf(message, message_size, "required argument is not a float");
-            return -1;
-        }
-        if (is_integer && isinf(x)) {
-            snprintf(message, message_size, "int too large to convert to float");
-            return -1;
-        }
+        if (!parse_float(text, &x, &is_integer))
+            return fail(message, message_size, "required argument is not a float");
+        if (is_integer && isinf(x))
+            return fail(message, message_size, "int too large to convert to float");
         unsigned long long bits;
         if (field->size == 2) {
             uint16_t half;
-            if (half_from_double(x, &half) < 0) {
-                snprintf(message, message_size, "float too large to pack with e format");
-                return -1;
-            }
+            if (half_from_double(x, &half) < 0)
+                return fail(message, message_size, "float too large to pack with e format");
             bits = half;
         } else if (field->size == 4) {
             float y = float_from_double(x);
             /* Python refuses this overflow in standard mode only: native 'f'
              * is a plain C cast there, and packs inf. */
-            if (!format->native && isinf(y) && !isinf(x)) {
-                snprintf(message, message_size, "float too large to pack with f format");
-                return -1;
-            }
+            if (!format->native && isinf(y) && !isinf(x))
+                return fail(message, message_size, "float too large to pack with f format");
             uint32_t word;
             memcpy(&word, &y, sizeof word);
             bits = word;
@@ -589,20 +553,16 @@ static int pack_number(const struct format *format, const struct field *field, c
         return 0;
     }
     struct integer value;
-    if (!parse_integer(text, &value)) {
-        snprintf(message, message_size, "required argument is not an integer");
-        return -1;
-    }
+    if (!parse_integer(text, &value))
+        return fail(message, message_size, "required argument is not an integer");
     /* The range Python allows for this many bytes, as magnitudes. */
     unsigned bits_in_field = (unsigned)field->size * 8;
     unsigned long long all_ones = bits_in_field == 64 ? ULLONG_MAX : (1ULL << bits_in_field) - 1;
     unsigned long long lowest = info->kind == UNSIGNED ? 0 : 1ULL << (bits_in_field - 1);
     unsigned long long highest = info->kind == SIGNED ? lowest - 1 : all_ones;
-    if (value.too_big || (value.negative ? value.magnitude > lowest : value.magnitude > highest)) {
-        snprintf(message, message_size, "'%c' format requires %s%llu <= number <= %llu",
-                 info->code, lowest > 0 ? "-" : "", lowest, highest);
-        return -1;
-    }
+    if (value.too_big || (value.negative ? value.magnitude > lowest : value.magnitude > highest))
+        return fail(message, message_size, "'%c' format requires %s%llu <= number <= %llu",
+                    info->code, lowest > 0 ? "-" : "", lowest, highest);
     /* Two's complement: -5 is 2^64 - 5 in unsigned arithmetic, cut to size. */
     write_unsigned(out, field->size, value.negative ? 0 - value.magnitude : value.magnitude,
                    format->little_endian);
@@ -618,14 +578,16 @@ static int pack_value(const struct format *format, const struct field *field, co
     case CHAR:
         if (decode_escapes(text, out, 1, &length, message, message_size) < 0)
             return -1;
-        if (length != 1) {
-            snprintf(message, message_size, "char format requires a bytes object of length 1");
-            return -1;
-        }
+        if (length != 1)
+            return fail(message, message_size, "char format requires a bytes object of length 1");
         return 0;
     case BYTES: /* cut to the field, or padded with the zeros already there */
         return decode_escapes(text, out, field->size, &length, message, message_size);
     case PASCAL: /* a length byte (at most 255), then the text, cut to fit */
+        if (decode_escapes(text, field->size > 0 ? out + 1 : out,
+                           field->size > 0 ? field->size - 1 : 0, &length, message,
+                           message_size) < 0)
+            return -1;
         if (field->size == 0) {
             /* CPython writes a length byte of 255 even for '0p': into the
              * padding after it, or under the next field, which overwrites it. */
@@ -633,8 +595,6 @@ static int pack_value(const struct format *format, const struct field *field, co
                 out[0] = 0xff;
             return 0;
         }
-        if (decode_escapes(text, out + 1, field->size - 1, &length, message, message_size) < 0)
-            return -1;
         if (length > field->size - 1)
             length = field->size - 1;
         out[0] = (unsigned char)(length > 255 ? 255 : length);
@@ -645,8 +605,7 @@ static int pack_value(const struct format *format, const struct field *field, co
             out[0] = text[0] == 'T' || text[0] == '1';
             return 0;
         }
-        snprintf(message, message_size, "'?' takes True, False, 1 or 0");
-        return -1;
+        return fail(message, message_size, "'?' takes True, False, 1 or 0");
     default:
         return pack_number(format, field, text, out, message, message_size);
     }
@@ -656,16 +615,12 @@ static int pack_value(const struct format *format, const struct field *field, co
 static int pack_record(const struct format *format, char *const values[], size_t value_count,
                        unsigned char *record, size_t record_size, char *message, size_t message_size)
 {
-    if (value_count != format->value_count) {
-        snprintf(message, message_size, "pack expected %zu items for packing (got %zu)",
-                 format->value_count, value_count);
-        return -1;
-    }
-    if (record_size < format->size) {
-        snprintf(message, message_size, "a record of %zu bytes does not fit in %zu",
-                 format->size, record_size);
-        return -1;
-    }
+    if (value_count != format->value_count)
+        return fail(message, message_size, "pack expected %zu items for packing (got %zu)",
+                    format->value_count, value_count);
+    if (record_size < format->size)
+        return fail(message, message_size, "a record of %zu bytes does not fit in %zu",
+                    format->size, record_size);
     memset(record, 0, format->size); /* padding and short strings: zeros, as in Python */
     struct field_cursor cursor;
     struct field field;
@@ -676,11 +631,9 @@ static int pack_record(const struct format *format, char *const values[], size_t
             continue;
         char reason[MESSAGE_SIZE];
         if (pack_value(format, &field, values[next], record + field.offset, reason,
-                       sizeof reason) < 0) {
-            snprintf(message, message_size, "%.160s (value %zu for '%c' was '%.40s')", reason,
-                     next + 1, field.info->code, values[next]);
-            return -1;
-        }
+                       sizeof reason) < 0)
+            return fail(message, message_size, "%.160s (value %zu for '%c' was '%.40s')", reason,
+                        next + 1, field.info->code, values[next]);
         next++;
     }
     return 0;
@@ -846,11 +799,9 @@ static size_t tuple_text_bound(const struct format *format)
 static int unpack_record(const struct format *format, const unsigned char *record, size_t length,
                          struct text *tuple, char *message, size_t message_size)
 {
-    if (length != format->size) {
-        snprintf(message, message_size, "unpack requires a buffer of %zu bytes (got %zu)",
-                 format->size, length);
-        return -1;
-    }
+    if (length != format->size)
+        return fail(message, message_size, "unpack requires a buffer of %zu bytes (got %zu)",
+                    format->size, length);
     struct field_cursor cursor;
     struct field field;
     start_fields(&cursor, format);
@@ -863,10 +814,8 @@ static int unpack_record(const struct format *format, const unsigned char *recor
         format_field_value(format, &field, record, tuple);
     }
     text_add(tuple, "%s)", format->value_count == 1 ? "," : "");
-    if (tuple->full) {
-        snprintf(message, message_size, "the tuple does not fit in %zu bytes", tuple->size);
-        return -1;
-    }
+    if (tuple->full)
+        return fail(message, message_size, "the tuple does not fit in %zu bytes", tuple->size);
     return 0;
 }
 
@@ -881,11 +830,9 @@ static int decode_hex(const char *text, unsigned char *out, size_t capacity, siz
         if (c == ' ' && digits % 2 == 0)
             continue;
         int digit = hex_digit_value(c);
-        if (digit < 0) {
-            snprintf(message, message_size, "non-hexadecimal number found in fromhex() arg "
+        if (digit < 0)
+            return fail(message, message_size, "non-hexadecimal number found in fromhex() arg "
                      "at position %zu", at);
-            return -1;
-        }
         if (digits++ % 2 == 0) {
             high = (unsigned)digit;
         } else {
@@ -894,19 +841,20 @@ static int decode_hex(const char *text, unsigned char *out, size_t capacity, siz
             count++;
         }
     }
-    if (digits % 2 != 0) {
-        snprintf(message, message_size, "odd number of hex digits (%zu): each byte is two", digits);
-        return -1;
-    }
+    if (digits % 2 != 0)
+        return fail(message, message_size, "odd number of hex digits (%zu): each byte is two", digits);
     *length = count;
     return 0;
 }
 
 /* ---- What the subcommands print ------------------------------------------ */
 
-static void struct_error(const char *message)
+static void *allocate(size_t size)
 {
-    usage_error(usage_text, "struct.error: %s", message);
+    void *memory = malloc(size > 0 ? size : 1);
+    if (memory == NULL)
+        fatal("malloc %zu bytes", size);
+    return memory;
 }
 
 static void print_hex(const unsigned char *bytes, size_t length, const char *separator,
@@ -916,18 +864,6 @@ static void print_hex(const unsigned char *bytes, size_t length, const char *sep
         printf("%s%02x", i > 0 ? separator : "", bytes[i]);
     if (length > most)
         printf(" ... (%zu bytes)", length);
-}
-
-static void print_byte_order(const struct format *format)
-{
-    const char *host_order = HOST_IS_LITTLE_ENDIAN ? "little-endian" : "big-endian";
-    switch (format->byte_order) {
-    case '@': printf("native ('@'): this compiler's sizes and alignment, %s", host_order); break;
-    case '=': printf("'=': standard sizes, no padding, this machine's %s", host_order); break;
-    case '<': printf("'<': standard sizes, no padding, little-endian"); break;
-    case '>': printf("'>': standard sizes, no padding, big-endian"); break;
-    default: printf("'!': network byte order (big-endian), standard sizes, no padding"); break;
-    }
 }
 
 /* "i", "5s", "3x": a field's code as a format spells it. */
@@ -941,7 +877,7 @@ static void field_code(const struct field *field, char *code, size_t size)
 }
 
 /* The layout table: offset, code, C type, value and bytes of every field,
- * the padding marked. */
+ * the padding marked. Two passes: the first measures the value column. */
 static void print_layout(const struct format *format, const unsigned char *record)
 {
     enum { VALUE_COLUMN = 40 };
@@ -954,32 +890,28 @@ static void print_layout(const struct format *format, const unsigned char *recor
         struct field field;
         start_fields(&cursor, format);
         while (next_field(&cursor, &field)) {
-            char code[32], type[48], value_data[VALUE_COLUMN + 1];
+            char code[32] = "-", type[48] = "padding", value_data[VALUE_COLUMN + 1];
             struct text value = text_in(value_data, sizeof value_data);
             const struct code_info *info = field.info;
             if (info == NULL) {
-                snprintf(code, sizeof code, "-");
-                snprintf(type, sizeof type, "padding");
                 text_add(&value, "(%c starts at a multiple of %zu)", field.aligned->info->code,
                          field.aligned->alignment);
             } else {
-                enum kind kind = info->kind;
                 field_code(&field, code, sizeof code);
-                const char *c_type = format->native ? info->native_type : info->standard_type;
-                if (kind == BYTES || kind == PASCAL)
+                if (info->kind == BYTES || info->kind == PASCAL)
                     snprintf(type, sizeof type, "char[%zu]%s", field.size,
-                             kind == PASCAL ? " (Pascal)" : "");
+                             info->kind == PASCAL ? " (Pascal)" : "");
                 else
-                    snprintf(type, sizeof type, "%s", c_type);
+                    snprintf(type, sizeof type, "%s",
+                             format->native ? info->native_type : info->standard_type);
                 format_field_value(format, &field, record, &value);
             }
             if (value.full)
                 memcpy(value_data + VALUE_COLUMN - 3, "...", 3);
-            if (pass == 0) {
-                if ((int)value.length > value_width)
-                    value_width = (int)value.length;
+            if (pass == 0 && (int)value.length > value_width)
+                value_width = (int)value.length;
+            if (pass == 0)
                 continue;
-            }
             printf("%6zu  %-5s %-18s %-*s  ", field.offset, code, type, value_width, value_data);
             print_hex(record + field.offset, field.size, " ", 16);
             printf("\n");
@@ -987,17 +919,12 @@ static void print_layout(const struct format *format, const unsigned char *recor
     }
 }
 
-/* The format as a Python string literal, for the "in Python" lines. */
-static void format_format_repr(const struct format *format, struct text *out)
-{
-    format_bytes_repr((const unsigned char *)format->text, format->length, "", out);
-}
-
-/* struct.pack(FORMAT, VALUES) written as Python, from the values as given. */
+/* struct.pack(FORMAT, VALUES) as Python source, from the values as given
+ * (pack_record() has accepted them). */
 static void format_pack_call(const struct format *format, char *const values[], struct text *out)
 {
     text_add(out, "struct.pack(");
-    format_format_repr(format, out);
+    format_bytes_repr((const unsigned char *)format->text, format->length, "", out);
     struct field_cursor cursor;
     struct field field;
     size_t next = 0;
@@ -1007,14 +934,13 @@ static void format_pack_call(const struct format *format, char *const values[], 
             continue;
         const char *value = values[next++];
         enum kind kind = field.info->kind;
-        char reason[MESSAGE_SIZE];
         text_add(out, ", ");
         if (kind == CHAR || kind == BYTES || kind == PASCAL) {
+            char reason[MESSAGE_SIZE];
             size_t length, capacity = strlen(value) + 1;
-            unsigned char *bytes = malloc(capacity);
-            if (bytes == NULL)
-                fatal("malloc");
-            decode_escapes(value, bytes, capacity, &length, reason, sizeof reason);
+            unsigned char *bytes = allocate(capacity);
+            if (decode_escapes(value, bytes, capacity, &length, reason, sizeof reason) < 0)
+                length = 0;
             format_bytes_repr(bytes, length, "b", out);
             free(bytes);
         } else if (kind == BOOL) {
@@ -1037,34 +963,44 @@ static void format_pack_call(const struct format *format, char *const values[], 
     text_add(out, ")");
 }
 
-/* Parse FORMAT or exit 2 with Python's words. */
-static void parse_format_or_exit(const char *text, struct format *format)
+/* The size and byte order, the Python line that gives the same result, and
+ * the layout table: what pack and unpack print after their result. */
+static void explain_record(const struct format *format, const unsigned char *record,
+                           const char *python_call, const char *python_result)
+{
+    static const char *const orders[] = {
+        "@native ('@'): this compiler's sizes, alignment and byte order",
+        "=standard sizes, no padding, this machine's byte order ('=')",
+        "<standard sizes, no padding, little-endian ('<')",
+        ">standard sizes, no padding, big-endian ('>')",
+        "!standard sizes, no padding, network byte order: big-endian ('!')",
+    };
+    for (size_t i = 0; i < sizeof orders / sizeof orders[0]; i++)
+        if (orders[i][0] == format->byte_order)
+            printf("%zu bytes, %s\n", format->size, orders[i] + 1);
+    printf("in Python: %s == %s\n", python_call, python_result);
+    print_layout(format, record);
+}
+
+static void struct_error(const char *message)
+{
+    usage_error(usage_text, "struct.error: %s", message);
+}
+
+static void parse_format_or_exit(const char *text, struct format *format, size_t records)
 {
     char message[MESSAGE_SIZE];
     if (parse_format(text, strlen(text), format, message, sizeof message) < 0)
         struct_error(message);
-}
-
-static void check_record_size(const struct format *format, size_t records)
-{
-    if (format->size > RECORD_SIZE_LIMIT / (records > 0 ? records : 1))
-        usage_error(usage_text, "a record of %zu bytes is more than this demo handles (%d)",
+    if (records > 0 && format->size > RECORD_SIZE_LIMIT / records)
+        usage_error(usage_text, "%zu bytes of records is more than this demo handles (%d)",
                     format->size * records, RECORD_SIZE_LIMIT);
-}
-
-static void *allocate(size_t size)
-{
-    void *memory = malloc(size > 0 ? size : 1);
-    if (memory == NULL)
-        fatal("malloc %zu bytes", size);
-    return memory;
 }
 
 static int command_pack(const char *format_text, char *const values[], size_t value_count)
 {
     struct format format;
-    parse_format_or_exit(format_text, &format);
-    check_record_size(&format, 1);
+    parse_format_or_exit(format_text, &format, 1);
     unsigned char *record = allocate(format.size);
     char message[MESSAGE_SIZE];
     if (pack_record(&format, values, value_count, record, format.size, message,
@@ -1075,19 +1011,19 @@ static int command_pack(const char *format_text, char *const values[], size_t va
     print_hex(record, format.size, "", SIZE_MAX);
     printf("\n");
     if (narration_level > NARRATE_QUIET) {
-        size_t size = 64 + 4 * format.length;
+        size_t call_size = 64 + 4 * format.length, result_size = 2 * format.size + 32;
         for (size_t i = 0; i < value_count; i++)
-            size += 4 * strlen(values[i]) + NUMBER_TEXT_SIZE + 16;
-        char *call_data = allocate(size);
-        struct text call = text_in(call_data, size);
+            call_size += 4 * strlen(values[i]) + NUMBER_TEXT_SIZE + 16;
+        char *call_data = allocate(call_size), *result_data = allocate(result_size);
+        struct text call = text_in(call_data, call_size), result = text_in(result_data, result_size);
         format_pack_call(&format, values, &call);
-        printf("%zu bytes, ", format.size);
-        print_byte_order(&format);
-        printf("\nin Python: %s == bytes.fromhex('", call_data);
-        print_hex(record, format.size, "", SIZE_MAX);
-        printf("')\n");
-        print_layout(&format, record);
+        text_add(&result, "bytes.fromhex('");
+        for (size_t i = 0; i < format.size; i++)
+            text_add(&result, "%02x", record[i]);
+        text_add(&result, "')");
+        explain_record(&format, record, call_data, result_data);
         free(call_data);
+        free(result_data);
     }
     free(record);
     return 0;
@@ -1096,35 +1032,33 @@ static int command_pack(const char *format_text, char *const values[], size_t va
 static int command_unpack(const char *format_text, const char *hex)
 {
     struct format format;
-    parse_format_or_exit(format_text, &format);
-    check_record_size(&format, 1);
+    parse_format_or_exit(format_text, &format, 1);
     char message[MESSAGE_SIZE];
-    size_t capacity = strlen(hex) / 2 + 1, length;
+    size_t capacity = strlen(hex) / 2 + 1, length = 0;
+    size_t tuple_size = tuple_text_bound(&format), call_size = 4 * format.length + 2 * capacity + 64;
     unsigned char *record = allocate(capacity);
-    size_t tuple_size = tuple_text_bound(&format);
-    char *tuple_data = allocate(tuple_size);
-    struct text tuple = text_in(tuple_data, tuple_size);
+    char *tuple_data = allocate(tuple_size), *call_data = allocate(call_size);
+    struct text tuple = text_in(tuple_data, tuple_size), call = text_in(call_data, call_size);
     if (decode_hex(hex, record, capacity, &length, message, sizeof message) < 0 ||
         unpack_record(&format, record, length, &tuple, message, sizeof message) < 0) {
         free(record);
         free(tuple_data);
+        free(call_data);
         struct_error(message);
     }
     printf("%s\n", tuple_data);
     if (narration_level > NARRATE_QUIET) {
-        char *format_repr_data = allocate(4 * format.length + 8);
-        struct text format_repr = text_in(format_repr_data, 4 * format.length + 8);
-        format_format_repr(&format, &format_repr);
-        printf("%zu bytes, ", format.size);
-        print_byte_order(&format);
-        printf("\nin Python: struct.unpack(%s, bytes.fromhex('", format_repr_data);
-        print_hex(record, length, "", SIZE_MAX);
-        printf("')) == %s\n", tuple_data);
-        print_layout(&format, record);
-        free(format_repr_data);
+        text_add(&call, "struct.unpack(");
+        format_bytes_repr((const unsigned char *)format.text, format.length, "", &call);
+        text_add(&call, ", bytes.fromhex('");
+        for (size_t i = 0; i < length; i++)
+            text_add(&call, "%02x", record[i]);
+        text_add(&call, "'))");
+        explain_record(&format, record, call_data, tuple_data);
     }
     free(record);
     free(tuple_data);
+    free(call_data);
     return 0;
 }
 
@@ -1135,12 +1069,13 @@ struct record {
     float height;
 };
 
+/* No arguments: 'i5sf' and '=i5sf' side by side, and the C struct. */
 static void show_course_example(void)
 {
     char *values[] = { "1", "zhang", "1.75" };
     struct format native, standard;
-    parse_format_or_exit("i5sf", &native);
-    parse_format_or_exit("=i5sf", &standard);
+    parse_format_or_exit("i5sf", &native, 1);
+    parse_format_or_exit("=i5sf", &standard, 1);
     unsigned char native_record[16], standard_record[13];
     char message[MESSAGE_SIZE];
     if (pack_record(&native, values, 3, native_record, sizeof native_record, message,
@@ -1148,152 +1083,149 @@ static void show_course_example(void)
         pack_record(&standard, values, 3, standard_record, sizeof standard_record, message,
                     sizeof message) < 0)
         fatal_message("the course example: %s", message);
-    if (narration_level == NARRATE_QUIET) {
-        print_hex(native_record, native.size, "", SIZE_MAX);
-        printf("\n");
-        print_hex(standard_record, standard.size, "", SIZE_MAX);
-        printf("\n");
-        return;
+    if (narration_level > NARRATE_QUIET) {
+        printf("The course example (结构化数据): st = struct.Struct('i5sf'); "
+               "st.pack(1, b'zhang', 1.75)\n\n"
+               "In C: struct record { int id; char name[5]; float height; };\n"
+               "  sizeof = %zu; offsetof: id %zu, name %zu, height %zu\n"
+               "  calcsize('i5sf')  = %zu   native ('@', the default): laid out as the C struct\n"
+               "  calcsize('=i5sf') = %zu   standard: 4 + 5 + 4 bytes, nothing in between\n\n",
+               sizeof(struct record), offsetof(struct record, id), offsetof(struct record, name),
+               offsetof(struct record, height), native.size, standard.size);
+        printf("%-15s %-30s %s\n%-15s %-6s %-23s %-6s %s\n", "field", "'i5sf' (native, 16 bytes)",
+               "'=i5sf' (standard, 13 bytes)", "", "offset", "bytes", "offset", "bytes");
     }
-    printf("The course example (结构化数据): st = struct.Struct('i5sf'); "
-           "st.pack(1, b'zhang', 1.75)\n\n");
-    printf("In C: struct record { int id; char name[5]; float height; };\n");
-    printf("  sizeof = %zu; offsetof: id %zu, name %zu, height %zu\n", sizeof(struct record),
-           offsetof(struct record, id), offsetof(struct record, name),
-           offsetof(struct record, height));
-    printf("  calcsize('i5sf')  = %zu   native ('@', the default): laid out as the C struct\n",
-           native.size);
-    printf("  calcsize('=i5sf') = %zu   standard: 4 + 5 + 4 bytes, nothing in between\n\n",
-           standard.size);
-    printf("%-15s %-30s %s\n", "field", "'i5sf' (native, 16 bytes)", "'=i5sf' (standard, 13 bytes)");
-    printf("%-15s %-6s %-23s %-6s %s\n", "", "offset", "bytes", "offset", "bytes");
     struct field_cursor left, right;
     struct field field, twin, padding = { 0 };
     start_fields(&left, &native);
     start_fields(&right, &standard);
-    while (next_field(&left, &field)) {
-        char label_data[32];
+    while (next_field(&left, &field) && narration_level > NARRATE_QUIET) {
+        char label_data[32], code[32];
         struct text label = text_in(label_data, sizeof label_data);
-        if (field.info == NULL) {
+        if (field.info != NULL) {
+            next_field(&right, &twin); /* the same value fields, in the same order */
+            field_code(&field, code, sizeof code);
+            text_add(&label, "%s ", code);
+            format_field_value(&native, &field, native_record, &label);
+        } else {
             padding = field;
-            printf("%-15s %-6zu ", "(padding)", field.offset);
-            print_hex(native_record + field.offset, field.size, " ", 16);
-            printf("%*s%s\n", (int)(25 - 3 * field.size), "", "-");
-            continue;
+            snprintf(label_data, sizeof label_data, "(padding)");
         }
-        next_field(&right, &twin); /* the same value fields, in the same order */
-        char code[32];
-        field_code(&field, code, sizeof code);
-        text_add(&label, "%s ", code);
-        format_field_value(&native, &field, native_record, &label);
         printf("%-15s %-6zu ", label_data, field.offset);
         print_hex(native_record + field.offset, field.size, " ", 16);
-        printf("%*s%-6zu ", (int)(25 - 3 * field.size), "", twin.offset);
-        print_hex(standard_record + twin.offset, twin.size, " ", 16);
-        printf("\n");
+        printf("%*s", (int)(25 - 3 * field.size), "");
+        if (field.info != NULL) {
+            printf("%-6zu ", twin.offset);
+            print_hex(standard_record + twin.offset, twin.size, " ", 16);
+        }
+        printf("%s\n", field.info == NULL ? "-" : "");
     }
-    printf("\nhex '@': ");
+    printf("%s", narration_level > NARRATE_QUIET ? "\nhex '@': " : "");
     print_hex(native_record, native.size, "", SIZE_MAX);
-    printf("\nhex '=': ");
+    printf("%s", narration_level > NARRATE_QUIET ? "\nhex '=': " : "\n");
     print_hex(standard_record, standard.size, "", SIZE_MAX);
-    printf("\n\nThe %zu padding bytes: in native mode a float starts at a multiple of\n"
-           "_Alignof(float) = %zu, as the compiler lays out struct record. id fills bytes\n"
-           "0-3 and name 4-8, so offset %zu is rounded up to %zu and bytes %zu-%zu are padding\n"
-           "(zeros from struct.pack; in a C struct, whatever was in memory). The other\n"
-           "prefixes (= < > !) use standard sizes and no padding: height comes right\n"
-           "after name, at offset 9. Sending a raw C struct is sending this native layout:\n"
-           "a receiver with another compiler, size of long or byte order reads garbage;\n"
-           "name the layout with '!' (network byte order) or '<' on both sides instead.\n",
-           padding.size, _Alignof(float), padding.offset, padding.offset + padding.size,
-           padding.offset, padding.offset + padding.size - 1);
+    printf("\n");
+    if (narration_level > NARRATE_QUIET)
+        printf("\nThe %zu padding bytes: in native mode a float starts at a multiple of\n"
+               "_Alignof(float) = %zu, as the compiler lays out struct record. id fills bytes\n"
+               "0-3 and name 4-8, so offset %zu is rounded up to %zu, and bytes %zu-%zu are\n"
+               "padding (zeros from struct.pack; in a C struct, whatever was in memory).\n"
+               "Standard sizes (= < > !) have no padding: height follows name at offset 9.\n",
+               padding.size, _Alignof(float), padding.offset, padding.offset + padding.size,
+               padding.offset, padding.offset + padding.size - 1);
 }
 
 /* ---- Records over TCP ------------------------------------------------------ */
+
+/* Sleep in poll() until fd is readable (true) or a stop signal arrives
+ * (false): the stop signalfd is watched beside it, so Ctrl-C ends even a
+ * wait for a client that never sends. timeout_ms -1: no timeout. */
+static bool wait_readable(int fd, int stop_fd, int timeout_ms)
+{
+    struct pollfd watched[2] = { { .fd = stop_fd, .events = POLLIN },
+                                 { .fd = fd, .events = POLLIN } };
+    int ready;
+    while ((ready = poll(watched, 2, timeout_ms)) < 0)
+        if (errno != EINTR) /* EINTR: SIGSTOP/SIGCONT; SIGINT comes through stop_fd */
+            fatal("poll");
+    if (watched[0].revents != 0) {
+        take_stop_signal(stop_fd);
+        return false;
+    }
+    return watched[1].revents != 0;
+}
 
 struct serve_totals {
     unsigned long clients, records, partial;
     unsigned long long bytes;
 };
 
-/* What one complete record says: its hex and its tuple (and -v: its layout). */
+/* One complete record: its number, hex and tuple; -v also its layout. */
 static void narrate_record(const struct format *format, const unsigned char *record,
-                           const char *who, unsigned long number, struct text *tuple)
+                           const char *what, unsigned long number, struct text *tuple)
 {
     char message[MESSAGE_SIZE];
     *tuple = text_in(tuple->data, tuple->size);
     if (unpack_record(format, record, format->size, tuple, message, sizeof message) < 0)
-        snprintf(tuple->data, tuple->size, "(%s)", message);
+        return; /* not reached: the tuple buffer is sized by tuple_text_bound() */
     if (narration_level < NARRATE_NORMAL)
         return;
-    printf("record %lu %s: %zu bytes ", number, who, format->size);
+    printf("record %lu %s: %zu bytes ", number, what, format->size);
     print_hex(record, format->size, "", 64);
     printf(" -> %s\n", tuple->data);
     if (narration_level >= NARRATE_VERBOSE)
         print_layout(format, record);
 }
 
-/* Read records of format->size bytes from one client until it closes, or
- * until a stop signal arrives. poll() watches both, so Ctrl-C is seen even
- * while a client sits silent; after poll() says readable, recv() returns at
- * once (the socket is non-blocking, and no EINTR: the stop signals arrive
- * only through stop_fd). */
+/* Cut what one client sends into records of format->size bytes, until it
+ * closes or a stop signal arrives. The socket is non-blocking and read only
+ * after poll() says so; no EINTR, the stop signals come through stop_fd. */
 static void serve_client(int client_fd, int stop_fd, const struct format *format,
                          unsigned char *record, struct text *tuple, struct serve_totals *totals)
 {
     size_t filled = 0;
     unsigned long records = 0;
     for (;;) {
-        struct pollfd watched[2] = { { .fd = stop_fd, .events = POLLIN },
-                                     { .fd = client_fd, .events = POLLIN } };
         narrate_detail("poll() - waiting for fd %d to send, or for Ctrl-C", client_fd);
-        if (poll(watched, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue; /* SIGSTOP/SIGCONT; the stop signals come through stop_fd */
-            fatal("poll");
-        }
-        if (watched[0].revents != 0) {
-            take_stop_signal(stop_fd);
+        if (!wait_readable(client_fd, stop_fd, -1))
             return;
-        }
         ssize_t got = recv(client_fd, record + filled, format->size - filled, 0);
+        if (got < 0 && errno == EAGAIN)
+            continue;
         if (got < 0) {
-            if (errno == EAGAIN)
-                continue;
             warn_errno("recv(fd %d) failed; closing it", client_fd);
             return;
         }
+        if (got == 0 && filled == 0) {
+            narrate("recv(fd %d) -> 0: the client closed after %lu record%s", client_fd, records,
+                    records == 1 ? "" : "s");
+            return;
+        }
         if (got == 0) {
-            if (filled == 0) {
-                narrate("recv(fd %d) -> 0: the client closed after %lu record%s", client_fd,
-                        records, records == 1 ? "" : "s");
-                return;
-            }
             totals->partial++;
-            narrate("recv(fd %d) -> 0: the client closed in the middle of record %lu: "
-                    "%zu of %zu bytes arrived; a partial record, dropped", client_fd,
-                    records + 1, filled, format->size);
+            narrate("recv(fd %d) -> 0: the client closed in the middle of record %lu: %zu of "
+                    "%zu bytes came; a partial record, dropped", client_fd, records + 1, filled,
+                    format->size);
             return;
         }
         filled += (size_t)got;
         totals->bytes += (unsigned long long)got;
         narrate("recv(fd %d) -> %zd bytes (%zu of %zu of record %lu)", client_fd, got, filled,
                 format->size, records + 1);
-        if (filled < format->size)
-            continue;
-        filled = 0;
-        records++;
-        totals->records++;
-        char who[32];
-        snprintf(who, sizeof who, "from fd %d", client_fd);
-        narrate_record(format, record, who, records, tuple);
+        if (filled == format->size) {
+            char what[32];
+            snprintf(what, sizeof what, "from fd %d", client_fd);
+            narrate_record(format, record, what, ++records, tuple);
+            totals->records++;
+            filled = 0;
+        }
     }
 }
 
 static int command_serve(const char *host, int port, const char *format_text)
 {
     struct format format;
-    parse_format_or_exit(format_text, &format);
-    check_record_size(&format, 1);
+    parse_format_or_exit(format_text, &format, 1);
     if (format.size == 0)
         usage_error(usage_text, "serve needs a format of at least one byte");
     int stop_fd = open_stop_signal_fd();
@@ -1301,34 +1233,20 @@ static int command_serve(const char *host, int port, const char *format_text)
     announce_listening(listening_fd);
     struct listener listener;
     listener_start(&listener, listening_fd);
-    if (narration_level > NARRATE_QUIET) {
-        printf("format '%s': every record is %zu bytes (calcsize), %zu values; ", format_text,
-               format.size, format.value_count);
-        print_byte_order(&format);
-        printf("\n");
-    }
+    narrate("format '%s': every record is %zu bytes (calcsize), %zu values", format_text,
+            format.size, format.value_count);
     unsigned char *record = allocate(format.size);
-    size_t tuple_size = tuple_text_bound(&format) + MESSAGE_SIZE;
+    size_t tuple_size = tuple_text_bound(&format);
     char *tuple_data = allocate(tuple_size);
     struct text tuple = text_in(tuple_data, tuple_size);
     struct serve_totals totals = { 0 };
     while (!stop_requested) {
-        struct pollfd watched[2] = { { .fd = stop_fd, .events = POLLIN },
-                                     { .fd = listener.paused ? -1 : listening_fd, .events = POLLIN } };
         narrate("poll() - waiting for a client to connect, or for Ctrl-C");
-        int ready = poll(watched, 2, listener_timeout_ms(&listener));
-        if (ready < 0) {
-            if (errno == EINTR)
-                continue;
-            fatal("poll");
-        }
-        if (watched[0].revents != 0) {
-            take_stop_signal(stop_fd);
-            break;
-        }
-        listener_resume_if_due(&listener);
-        if (!(watched[1].revents & POLLIN))
+        if (!wait_readable(listener.paused ? -1 : listening_fd, stop_fd,
+                           listener_timeout_ms(&listener))) {
+            listener_resume_if_due(&listener); /* after an EMFILE pause */
             continue;
+        }
         struct sockaddr_storage peer;
         socklen_t peer_length;
         int client_fd = listener_accept(&listener, &peer, &peer_length);
@@ -1351,24 +1269,24 @@ static int command_serve(const char *host, int port, const char *format_text)
     return 0;
 }
 
+/* Pack one record, or several back to back, and send them in one go. */
 static int command_send(const char *host, int port, const char *format_text,
                         char *const values[], size_t value_count)
 {
     struct format format;
-    parse_format_or_exit(format_text, &format);
-    if (format.size == 0)
-        usage_error(usage_text, "send needs a format of at least one byte");
+    parse_format_or_exit(format_text, &format, 0);
     size_t per_record = format.value_count;
     size_t records = per_record == 0 ? 1 : value_count / per_record;
+    if (format.size == 0)
+        usage_error(usage_text, "send needs a format of at least one byte");
     if (records == 0 || records * per_record != value_count)
         usage_error(usage_text, "struct.error: pack expected %zu items for packing (got %zu)%s",
                     per_record, value_count, per_record > 0 ? ", or a multiple" : "");
-    check_record_size(&format, records);
-    unsigned char *stream = allocate(records * format.size);
-    size_t tuple_size = tuple_text_bound(&format) + MESSAGE_SIZE;
-    char *tuple_data = allocate(tuple_size);
+    parse_format_or_exit(format_text, &format, records); /* again, for the size limit */
+    size_t length = records * format.size, tuple_size = tuple_text_bound(&format);
+    unsigned char *stream = allocate(length);
+    char *tuple_data = allocate(tuple_size), message[MESSAGE_SIZE];
     struct text tuple = text_in(tuple_data, tuple_size);
-    char message[MESSAGE_SIZE];
     for (size_t i = 0; i < records; i++) {
         if (pack_record(&format, values + i * per_record, per_record, stream + i * format.size,
                         format.size, message, sizeof message) < 0) {
@@ -1381,12 +1299,11 @@ static int command_send(const char *host, int port, const char *format_text,
     install_signal_handlers(); /* SIGPIPE: a closed server is an EPIPE, not a silent death */
     int fd = connect_to(host, port);
     narrate("connect() -> fd %d to %s port %d", fd, host, port);
-    if (write_all(fd, stream, records * format.size) < 0)
+    if (write_all(fd, stream, length) < 0)
         fatal("send to %s port %d", host, port);
-    narrate("send(fd %d) -> %zu bytes: %zu record%s of %zu bytes, back to back", fd,
-            records * format.size, records, records == 1 ? "" : "s", format.size);
+    narrate("send(fd %d) -> %zu bytes: %zu record%s of %zu bytes, back to back", fd, length,
+            records, records == 1 ? "" : "s", format.size);
     close(fd);
-    narrate("close(fd %d)", fd);
     free(stream);
     free(tuple_data);
     return 0;
@@ -1412,31 +1329,30 @@ int main(int argc, char *argv[])
         }
     }
     start_narration();
-    /* Everything after the subcommand is its arguments, "-5" included. */
+    /* Everything after the command is its arguments, "-5" included. */
     char **arguments = argv + optind;
     size_t count = (size_t)(argc - optind);
-    if (count == 0) {
+    const char *command = count > 0 ? arguments[0] : "";
+    char between_bars[64];
+    snprintf(between_bars, sizeof between_bars, "|%.60s|", command);
+    struct format format;
+    if (count == 0)
         show_course_example();
-        return 0;
-    }
-    const char *command = arguments[0];
-    if (strcmp(command, "pack") == 0 && count >= 2)
+    else if (strcmp(command, "pack") == 0 && count >= 2)
         return command_pack(arguments[1], arguments + 2, count - 2);
-    if (strcmp(command, "unpack") == 0 && count == 3)
+    else if (strcmp(command, "unpack") == 0 && count == 3)
         return command_unpack(arguments[1], arguments[2]);
-    if (strcmp(command, "calcsize") == 0 && count == 2) {
-        struct format format;
-        parse_format_or_exit(arguments[1], &format);
+    else if (strcmp(command, "calcsize") == 0 && count == 2) {
+        parse_format_or_exit(arguments[1], &format, 0);
         printf("%zu\n", format.size);
-        return 0;
     }
-    if (strcmp(command, "serve") == 0 && count <= 2)
+    else if (strcmp(command, "serve") == 0 && count <= 2)
         return command_serve(host, port, count == 2 ? arguments[1] : "i5sf");
-    if (strcmp(command, "send") == 0 && count >= 2)
+    else if (strcmp(command, "send") == 0 && count >= 2)
         return command_send(host, port, arguments[1], arguments + 2, count - 2);
-    static const char *const commands[] = { "pack", "unpack", "calcsize", "serve", "send" };
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(command, commands[i]) == 0)
-            usage_error(usage_text, "wrong number of arguments for '%s'", command);
-    usage_error(usage_text, "unknown command '%s'", command);
+    else if (strstr("|pack|unpack|calcsize|serve|send|", between_bars) != NULL)
+        usage_error(usage_text, "wrong number of arguments for '%s'", command);
+    else
+        usage_error(usage_text, "unknown command '%s'", command);
+    return 0;
 }
