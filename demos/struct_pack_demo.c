@@ -244,7 +244,7 @@ static int scan_run(const struct format *format, size_t *position, size_t offset
         const char *why = info != NULL ? "exists only in native mode ('@' or no prefix)"
                         : strchr("@=<>!", code) != NULL ? "can only be the first character"
                         : "is not a format code";
-        if (code > ' ' && code < 0x7f)
+        if (code >= ' ' && code < 0x7f)
             return fail(message, message_size, "bad char in struct format: '%c' %s", code, why);
         return fail(message, message_size, "bad char in struct format: '\\x%02x' %s",
                     (unsigned char)code, why);
