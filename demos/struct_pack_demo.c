@@ -1247,14 +1247,11 @@ static int command_serve(const char *host, int port, const char *format_text)
             listener_resume_if_due(&listener); /* after an EMFILE pause */
             continue;
         }
-        struct sockaddr_storage peer;
-        socklen_t peer_length;
-        int client_fd = listener_accept(&listener, &peer, &peer_length);
+        char peer_text[ADDRESS_TEXT_SIZE];
+        int client_fd = listener_accept(&listener, peer_text, sizeof peer_text);
         if (client_fd < 0)
             continue;
-        char peer_text[ADDRESS_TEXT_SIZE];
-        narrate("accept() -> fd %d from %s", client_fd,
-                format_address((struct sockaddr *)&peer, peer_length, peer_text, sizeof peer_text));
+        narrate("accept() -> fd %d from %s", client_fd, peer_text);
         totals.clients++;
         serve_client(client_fd, stop_fd, &format, record, &tuple, &totals);
         close(client_fd);
