@@ -94,6 +94,7 @@ struct socket_file {
     bool abstract;             /* no file, no lock, no mode */
     char lock_path[PATH_MAX];  /* PATH.lock */
     int lock_fd;               /* flock()ed while we serve, or -1 */
+    bool stale_removed;        /* a dead server's file was there: told after listening */
     bool bound;                /* bind() made the file: remove it on the way out */
     dev_t device;              /* the file bind() made, so that we remove */
     ino_t inode;               /* only that one, never a successor's */
@@ -218,8 +219,6 @@ static bool take_lock(struct socket_file *file)
             int length = snprintf(pid_text, sizeof pid_text, "%ld\n", (long)getpid());
             if (ftruncate(fd, 0) < 0 || write(fd, pid_text, (size_t)length) < 0)
                 give_up(file, errno, "writing our pid into %s", file->lock_path);
-            narrate("flock(%s, LOCK_EX): no other unix_server is at this path",
-                    file->lock_path);
             return true;
         }
         close(fd);
@@ -260,8 +259,7 @@ static void clear_the_way(struct socket_file *file, const struct sockaddr_un *ad
     case 0:
         if (unlink(file->path) < 0 && errno != ENOENT)
             give_up(file, errno, "unlink(%s) of the stale socket file", file->path);
-        narrate("%s: a stale socket file (connect() -> ECONNREFUSED: nobody listens); "
-                "unlink() and bind again", file->path);
+        file->stale_removed = true;
         return;
     default:
         give_up(file, errno, "connect(%s) to see whether a server is there", file->path);
@@ -435,8 +433,10 @@ static enum echo_verdict refuse(struct client *client, const int *fds, size_t co
     return ECHO_CLOSE;
 }
 
-/* Is the passed descriptor one we read? Only a regular file: reading a
- * pipe or a socket could block the whole server. NULL if so, else why not. */
+/* Is the passed descriptor one we read? Only a regular file open for
+ * reading: reading a pipe or a socket could block the whole server. NULL
+ * if so, else why not (checked before its message is echoed, so that a
+ * refused client gets nothing back). */
 static const char *why_not_readable(int fd, char *reason, size_t size)
 {
     struct stat about;
@@ -447,6 +447,11 @@ static const char *why_not_readable(int fd, char *reason, size_t size)
     if (!S_ISREG(about.st_mode)) {
         snprintf(reason, size, "the passed descriptor is %s, not a regular file",
                  S_ISSOCK(about.st_mode) ? "a socket" : kind_of_file(about.st_mode));
+        return reason;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_ACCMODE) == O_WRONLY) {
+        snprintf(reason, size, "the passed descriptor is open for writing only");
         return reason;
     }
     if (narration_level >= NARRATE_NORMAL) {
@@ -649,6 +654,12 @@ int main(int argc, char *argv[])
     if (listen(listening_fd, BACKLOG) < 0)
         give_up(&file, errno, "listen(%s)", path);
     announce("listening on %s", path);
+    /* What happened before bind(), told now: the first line is the contract's. */
+    if (!file.abstract)
+        narrate("flock(%s, LOCK_EX): no other unix_server is at this path", file.lock_path);
+    if (file.stale_removed)
+        narrate("%s: a stale socket file was there (connect() -> ECONNREFUSED: nobody "
+                "listened); unlink()ed it before bind()", path);
     if (file.abstract)
         narrate("fd %d: socket(AF_UNIX, SOCK_STREAM), bind() to the abstract name %s "
                 "(sun_path begins with a NUL byte: no file at all; the name goes when the "
