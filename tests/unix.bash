@@ -33,9 +33,10 @@ setup() {
 
 teardown() {
     stop_started_processes
-    if [[ -n ${SHORT_SOCKET_DIR:-} ]]; then
-        rm -rf "$SHORT_SOCKET_DIR"
-    fi
+    local folder
+    for folder in ${SHORT_SOCKET_DIR:-}; do # folders of our own, made with mktemp
+        rm -rf "$folder"
+    done
     check_sanitizer_reports
 }
 

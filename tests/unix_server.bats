@@ -231,6 +231,55 @@ pass_file() {
     [[ $(ls -l "$SOCKET") == srw-rw-rw-* ]]
 }
 
+# as_nobody PROGRAM ARGS...: run a copy of build/PROGRAM as uid/gid 65534.
+as_nobody() {
+    local program=$1
+    shift
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$SHARED_DIR/$program" "$@"
+}
+
+@test "unix_server: the mode is the access control; a passed descriptor carries access" {
+    [[ $(id -u) -eq 0 ]] || skip "needs root, to act as another user with setpriv"
+    command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
+    # A folder every user can enter, with copies of the programs in it.
+    SHARED_DIR=$(mktemp -d /tmp/l3.XXXXXX)
+    SHORT_SOCKET_DIR="$SHARED_DIR ${SHORT_SOCKET_DIR:-}"
+    chmod 0777 "$SHARED_DIR"
+    cp "$(bin unix_server)" "$(bin unix_client)" "$SHARED_DIR/"
+
+    # 0600, owned by root: another user's connect() gets EACCES.
+    start_unix_server "$SHARED_DIR/s.sock"
+    run as_nobody unix_client -q -s "$SHARED_DIR/s.sock" -m hi
+    [ "$status" -eq 1 ]
+    [[ $output == *"(the socket file's mode keeps you out): Permission denied (EACCES)" ]]
+    stop_server TERM
+
+    # 0666: it may, and SO_PEERCRED names it.
+    start_unix_server "$SHARED_DIR/s.sock" -m 0666
+    run as_nobody unix_client -q -s "$SHARED_DIR/s.sock" -m hi
+    [ "$status" -eq 0 ]
+    [ "$output" = hi ]
+    grep -q 'SO_PEERCRED says pid [0-9]* uid 65534 gid 65534$' "$SERVER_OUT"
+    stop_server TERM
+
+    # A server running as nobody cannot open root's private file, but reads
+    # it through the descriptor root passes: the descriptor is the access.
+    local private="$BATS_TEST_TMPDIR/private.txt"
+    printf 'for root only\n' >"$private"
+    chmod 0600 "$private"
+    run setpriv --reuid=65534 --regid=65534 --clear-groups cat "$private"
+    [ "$status" -eq 1 ]
+    [[ $output == *"Permission denied"* ]]
+    as_nobody unix_server -s "$SHARED_DIR/n.sock" -m 0666 >"$SHARED_DIR/n.out" 2>&1 3>&- &
+    remember_pid "$!"
+    wait_for_line "$SHARED_DIR/n.out" '^listening on ' 10
+    run timeout 10 "$(bin unix_client)" -q -s "$SHARED_DIR/n.sock" --pass "$private" </dev/null
+    [ "$status" -eq 0 ]
+    [ "$output" = "pass $private
+for root only" ]
+    grep -q "owner uid 0, mode 0600; readlink(/proc/self/fd/[0-9]*) -> $private\$" "$SHARED_DIR/n.out"
+}
+
 @test "unix_server: SIGINT and SIGTERM remove the socket file and its lock" {
     local signal
     for signal in INT TERM; do
@@ -450,8 +499,7 @@ s.listen()
 print("ready", flush=True)
 time.sleep(60)' "$SOCKET" </dev/null >"$BATS_TEST_TMPDIR/python.out" 2>&1 3>&- &
     remember_pid "$!"
-    PROGRAM_OUT=$BATS_TEST_TMPDIR/python.out
-    wait_for_line "$PROGRAM_OUT" '^ready$' 10
+    wait_for_line "$BATS_TEST_TMPDIR/python.out" '^ready$' 10
     run timeout 10 "$(bin unix_server)" -s "$SOCKET"
     [ "$status" -eq 1 ]
     [[ $output == *"$SOCKET: a server is listening there already; not taking it over"* ]]
