@@ -450,8 +450,9 @@ static const char *why_not_readable(int fd, char *reason, size_t size)
         return reason;
     }
     int flags = fcntl(fd, F_GETFL);
-    if (flags >= 0 && (flags & O_ACCMODE) == O_WRONLY) {
-        snprintf(reason, size, "the passed descriptor is open for writing only");
+    if (flags >= 0 && ((flags & O_ACCMODE) == O_WRONLY || (flags & O_PATH))) {
+        snprintf(reason, size, "the passed descriptor is open %s",
+                 (flags & O_PATH) ? "with O_PATH (a name, no reading)" : "for writing only");
         return reason;
     }
     if (narration_level >= NARRATE_NORMAL) {
@@ -692,6 +693,9 @@ int main(int argc, char *argv[])
                 give_up(&file, errno, "epoll_ctl(EPOLL_CTL_MOD) on the listening socket");
             narrate_detail("epoll_ctl(EPOLL_CTL_MOD, fd %d, EPOLLIN): trying accept() again",
                            listening_fd);
+            /* At once: if the queue emptied during the pause, the socket is
+             * not readable, and only accept()'s EAGAIN ends the shortage. */
+            accept_new_clients(&server, path);
         }
         int ready = epoll_wait(server.epoll_fd, events, MAX_EVENTS,
                                listener_timeout_ms(&server.listener));

@@ -458,6 +458,14 @@ os.close(fd)
 print("write-only refused:", refused(s))
 s.close()
 
+# O_PATH: a descriptor that names the file but cannot read it.
+s = client()
+fd = os.open(file_name, os.O_PATH)
+socket.send_fds(s, [b"x"], [fd])
+os.close(fd)
+print("O_PATH refused:", refused(s))
+s.close()
+
 # A pipe, and the client's own socket: not regular files.
 reading, writing = os.pipe()
 s = client()
@@ -480,10 +488,12 @@ EOF
     [ "${lines[4]}" = "python" ]
     [ "${lines[5]}" = "end of echo" ]
     [ "${lines[6]}" = "write-only refused: True" ]
-    [ "${lines[7]}" = "pipe refused: True" ]
-    [ "${lines[8]}" = "socket refused: True" ]
+    [ "${lines[7]}" = "O_PATH refused: True" ]
+    [ "${lines[8]}" = "pipe refused: True" ]
+    [ "${lines[9]}" = "socket refused: True" ]
     grep -q "SO_PEERCRED says pid $python_pid uid $(id -u) gid $(id -g)\$" "$SERVER_OUT"
     grep -q 'refused: the passed descriptor is open for writing only' "$SERVER_OUT"
+    grep -q 'refused: the passed descriptor is open with O_PATH' "$SERVER_OUT"
     grep -q 'refused: the passed descriptor is a FIFO, not a regular file' "$SERVER_OUT"
     grep -q 'refused: the passed descriptor is a socket, not a regular file' "$SERVER_OUT"
     wait_for_descriptors "$SERVER_PID" -eq "$baseline" 10
@@ -505,6 +515,38 @@ time.sleep(60)' "$SOCKET" </dev/null >"$BATS_TEST_TMPDIR/python.out" 2>&1 3>&- &
     [[ $output == *"$SOCKET: a server is listening there already; not taking it over"* ]]
     [ -S "$SOCKET" ]
     [ ! -e "$SOCKET.lock" ]
+}
+
+@test "unix_server: out of descriptors (EMFILE): logged once, no busy loop, serves again" {
+    command -v prlimit >/dev/null || skip "prlimit (util-linux) is not installed"
+    start_unix_server "$SOCKET"
+    # stdio, the signalfd, the lock, the socket, epoll: 7; a limit of 12
+    # leaves room for 5 clients. Ten connect and hold.
+    prlimit --pid "$SERVER_PID" --nofile=12:12
+    local i holders=()
+    for i in $(seq 10); do
+        start_program tools/unix_flood "$SOCKET" 1
+        holders+=("$PROGRAM_PID")
+    done
+    wait_for_line "$SERVER_OUT" 'accept\(\) failed.*\(EMFILE\)$' 10
+
+    # The queued clients keep the listening socket readable; a server that
+    # kept watching it would spin. Ours pauses. Measure one second.
+    local ticks_before ticks_after
+    ticks_before=$(cpu_ticks "$SERVER_PID")
+    sleep 1
+    ticks_after=$(cpu_ticks "$SERVER_PID")
+    echo "CPU over one second: $((ticks_after - ticks_before)) ticks of $(getconf CLK_TCK)"
+    ((ticks_after - ticks_before <= 20))
+    [ "$(grep -c EMFILE "$SERVER_OUT")" -eq 1 ]
+
+    local holder
+    for holder in "${holders[@]}"; do
+        kill -s TERM "$holder"
+        wait_for_exit "$holder" 5
+    done
+    wait_for_line "$SERVER_OUT" 'the descriptor shortage is over' 10
+    expect_unix_echo "$SOCKET" "served again"
 }
 
 @test "unix_server: SIGINT under load from four streaming clients: exit within 2 s" {
