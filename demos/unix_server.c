@@ -58,11 +58,7 @@
 #include "echo.h"
 #include "lab.h"
 
-#define BACKLOG 1024
-/* accept() at most this many per wakeup, so a crowd of newcomers cannot
- * starve the clients already connected. */
-#define ACCEPTS_PER_WAKEUP 64
-#define MAX_EVENTS 256
+#define MAX_EVENTS 256 /* per epoll_wait(); the rest come next time (level-triggered) */
 /* Room in the control buffer for this many descriptors in one message. One
  * is allowed; the rest of the room lets us see (and close) a few more.
  * Beyond it the kernel sets MSG_CTRUNC and closes what did not fit. */
@@ -84,8 +80,8 @@ static const char usage_text[] =
 static const struct echo_words epoll_words = { "EPOLLIN off", "EPOLLOUT on" };
 
 struct client {
-    struct echo_connection echo;
-    uint32_t watched_events; /* what epoll is asked to report for it now */
+    struct echo_connection echo; /* its descriptor, pending echo, counters */
+    uint32_t watched_events;     /* what epoll is asked to report for it now */
 };
 
 /* Where the socket lives in the file system, and the lock beside it. */
@@ -102,18 +98,19 @@ struct socket_file {
 
 struct server {
     struct listener listener;
-    int stop_fd;  /* the signalfd: SIGINT/SIGTERM arrive here */
-    int epoll_fd;
-    /* 查找字典 - the lookup table, the notes' {fileno: obj} dictionary:
-     * clients_by_fd[fd] is the client on fd, or NULL. Every epoll event
-     * carries its descriptor (data.fd), and this finds the client. The one
-     * per-descriptor table of the program; grows with the highest fd. */
+    int stop_fd; /* the signalfd: readable once SIGINT or SIGTERM came */
+    /* 3 查找字典 - the notes' {fileno: obj} dictionary: clients_by_fd[fd] is
+     * the client on fd, or NULL. The program's one per-descriptor table; it
+     * grows with the highest descriptor in use. */
     struct client **clients_by_fd;
     size_t table_size;
+    /* 2 注册 - the interest list lives in the kernel, behind this fd. */
+    int epoll_fd;
     size_t client_count;
     unsigned long clients_served;
     unsigned long descriptors_received; /* every one of them closed again */
-    struct echo_shared shared;
+    struct echo_shared echo; /* the read buffer and the byte total */
+    struct socket_file file; /* the path, its lock: removed on the way out */
 };
 
 /* ---- Leaving: the socket file goes with us --------------------------------- */
@@ -266,37 +263,22 @@ static void clear_the_way(struct socket_file *file, const struct sockaddr_un *ad
     }
 }
 
-/* ---- 查找字典: the table from descriptor to client ------------------------ */
-
-static bool make_room_in_table(struct server *server, int fd)
-{
-    size_t needed = (size_t)fd + 1;
-    if (needed <= server->table_size)
-        return true;
-    size_t new_size = server->table_size > 0 ? server->table_size : 64;
-    while (new_size < needed)
-        new_size *= 2;
-    struct client **grown = reallocarray(server->clients_by_fd, new_size, sizeof *grown);
-    if (grown == NULL)
-        return false;
-    memset(grown + server->table_size, 0, (new_size - server->table_size) * sizeof *grown);
-    server->clients_by_fd = grown;
-    server->table_size = new_size;
-    return true;
-}
-
 /* ---- Clients coming and going ---------------------------------------------- */
 
+/* A new client on fd, watched for reading; NULL (errno set) without memory. */
 static struct client *add_client(struct server *server, int fd)
 {
-    if (!make_room_in_table(server, fd))
+    struct client **table = grow_table(server->clients_by_fd, &server->table_size,
+                                       (size_t)fd + 1, sizeof *table);
+    if (table == NULL)
         return NULL;
+    server->clients_by_fd = table;
     struct client *client = calloc(1, sizeof *client);
     if (client == NULL)
         return NULL;
     echo_start(&client->echo, fd, &epoll_words);
     client->watched_events = EPOLLIN | EPOLLRDHUP;
-    struct epoll_event event = { .events = client->watched_events, .data.fd = fd };
+    struct epoll_event event = { .events = client->watched_events, .data.ptr = client };
     if (epoll_ctl(server->epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0) {
         free(client);
         return NULL;
@@ -307,7 +289,7 @@ static struct client *add_client(struct server *server, int fd)
     return client;
 }
 
-/* The caller has said why; this only lets go. */
+/* The one place a client is let go. ep.unregister: epoll_ctl(EPOLL_CTL_DEL). */
 static void close_client(struct server *server, struct client *client)
 {
     epoll_ctl(server->epoll_fd, EPOLL_CTL_DEL, client->echo.fd, NULL);
@@ -332,32 +314,34 @@ static const char *describe_peer(int fd, char *text, size_t size)
     return text;
 }
 
-static void accept_new_clients(struct server *server, const char *socket_text)
+static void watch_listener(struct server *server, uint32_t events)
+{
+    struct epoll_event event = { .events = events, .data.ptr = &server->listener };
+    if (epoll_ctl(server->epoll_fd, EPOLL_CTL_MOD, server->listener.fd, &event) < 0)
+        give_up(&server->file, errno, "epoll_ctl(EPOLL_CTL_MOD) on the listening socket");
+}
+
+/* Take the connections the kernel has queued, up to this round's share. */
+static void accept_new_clients(struct server *server)
 {
     for (int accepted = 0; accepted < ACCEPTS_PER_WAKEUP; accepted++) {
-        struct sockaddr_storage peer;
-        socklen_t peer_length;
-        int fd = listener_accept(&server->listener, &peer, &peer_length);
+        /* A client that never bind()s has no name of its own: "(unnamed)". */
+        char peer_text[SOCKET_TEXT_SIZE];
+        int fd = listener_accept(&server->listener, peer_text, sizeof peer_text);
         if (fd < 0) {
-            if (server->listener.paused) {
-                struct epoll_event event = { .events = 0, .data.fd = server->listener.fd };
-                if (epoll_ctl(server->epoll_fd, EPOLL_CTL_MOD, server->listener.fd, &event) < 0)
-                    fatal("epoll_ctl(EPOLL_CTL_MOD) on the listening socket");
-            }
+            if (server->listener.paused) /* out of descriptors: see echo.h */
+                watch_listener(server, 0);
             return;
         }
-        struct client *client = add_client(server, fd);
-        if (client == NULL) {
-            warn_errno("accept() -> fd %d: cannot keep track of it; close(fd %d)", fd, fd);
+        if (add_client(server, fd) == NULL) {
+            warn_errno("accept() -> fd %d from %s: cannot keep track of it; close(fd %d)",
+                       fd, peer_text, fd);
             close(fd);
             continue;
         }
-        /* A client that never bind()s has no name of its own: "(unnamed)". */
-        char peer_text[SOCKET_TEXT_SIZE], credentials_text[96];
-        narrate("accept() -> fd %d from %s, connected to %s (%zu connected)", fd,
-                format_address((struct sockaddr *)&peer, peer_length, peer_text,
-                               sizeof peer_text),
-                socket_text, server->client_count);
+        char credentials_text[96];
+        narrate("accept() -> fd %d from %s, connected to %s (%zu connected)", fd, peer_text,
+                server->file.path, server->client_count);
         narrate("fd %d: SO_PEERCRED says %s", fd,
                 describe_peer(fd, credentials_text, sizeof credentials_text));
     }
@@ -374,27 +358,27 @@ static const char *describe_events(uint32_t events, char *text, size_t size)
     return describe_mask(events, names, sizeof names / sizeof names[0], text, size);
 }
 
+/* "epoll_wait() -> 1 ready: fd 7 EPOLLIN|EPOLLRDHUP": only the ready ones. */
 static void narrate_wakeup(const struct epoll_event *events, int ready)
 {
     if (narration_level < NARRATE_VERBOSE)
         return;
-    if (ready == 0) {
-        printf("epoll_wait() -> 0 ready: the timeout expired (time to try accept() again)\n");
-        return;
-    }
-    printf("epoll_wait() -> %d ready:", ready);
+    printf("epoll_wait() -> %d ready:%s", ready,
+           ready == 0 ? " the timeout expired (time to try accept() again)" : "");
     for (int i = 0; i < ready; i++) {
+        /* Each owner starts with its fd (listener.fd, stop_fd, echo.fd): C
+         * lets a pointer to a struct be read as one to its first member. */
         char text[96];
-        printf("%sfd %d %s", i == 0 ? " " : ", ", events[i].data.fd,
+        printf("%sfd %d %s", i == 0 ? " " : ", ", *(const int *)events[i].data.ptr,
                describe_events(events[i].events, text, sizeof text));
     }
     putchar('\n');
 }
 
-/* Reading while the client may send and its buffer has room; writing only
- * while echo waits (a socket is nearly always writable). false if epoll_ctl
- * failed: the loop then closes the client. */
-static bool update_interest(struct server *server, struct client *client)
+/* Reading while the client may send more and has room; writing only while
+ * echo waits. Errors and hang-ups come anyway. The kernel keeps the
+ * interest, so EPOLL_CTL_MOD (a system call) only when it changes. */
+static enum echo_verdict update_interest(struct server *server, struct client *client)
 {
     uint32_t events = 0;
     if (echo_wants_read(&client->echo))
@@ -402,20 +386,18 @@ static bool update_interest(struct server *server, struct client *client)
     if (echo_wants_write(&client->echo))
         events |= EPOLLOUT;
     if (events == client->watched_events)
-        return true;
-    struct epoll_event event = { .events = events, .data.fd = client->echo.fd };
+        return ECHO_KEEP;
+    struct epoll_event event = { .events = events, .data.ptr = client };
     if (epoll_ctl(server->epoll_fd, EPOLL_CTL_MOD, client->echo.fd, &event) < 0) {
         warn_errno("epoll_ctl(EPOLL_CTL_MOD, fd %d) failed; close(fd %d)", client->echo.fd,
                    client->echo.fd);
-        return false;
+        return ECHO_CLOSE;
     }
     client->watched_events = events;
-    if (narration_level >= NARRATE_VERBOSE) {
-        char text[96];
-        narrate_detail("epoll_ctl(EPOLL_CTL_MOD, fd %d, %s)", client->echo.fd,
-                       describe_events(events, text, sizeof text));
-    }
-    return true;
+    char text[96];
+    narrate_detail("epoll_ctl(EPOLL_CTL_MOD, fd %d, %s)", client->echo.fd,
+                   describe_events(events, text, sizeof text));
+    return ECHO_KEEP;
 }
 
 /* ---- A passed descriptor ------------------------------------------------------ */
@@ -488,7 +470,7 @@ static enum echo_verdict echo_first_line(struct server *server, struct client *c
             "goes back to fd %d", fd, got, fd, length, client->echo.fd);
     if (length == 0)
         return ECHO_KEEP;
-    return echo_send_back(&client->echo, &server->shared, line, length);
+    return echo_send_back(&client->echo, &server->echo, line, length);
 }
 
 /* The client is readable: recvmsg() instead of recv(), with room for
@@ -501,13 +483,13 @@ static enum echo_verdict read_from_client(struct server *server, struct client *
         struct cmsghdr header;
         char bytes[CMSG_SPACE(sizeof(int) * DESCRIPTOR_ROOM)];
     } control;
-    struct iovec data = { .iov_base = server->shared.read_buffer,
+    struct iovec data = { .iov_base = server->echo.read_buffer,
                           .iov_len = echo_read_size(&client->echo) };
     struct msghdr message = { .msg_iov = &data, .msg_iovlen = 1,
                               .msg_control = control.bytes, .msg_controllen = sizeof control };
     ssize_t received = recvmsg(client->echo.fd, &message, MSG_CMSG_CLOEXEC);
     if (received <= 0 || message.msg_controllen == 0)
-        return echo_on_received(&client->echo, &server->shared, "recvmsg", received);
+        return echo_on_received(&client->echo, &server->echo, "recvmsg", received);
 
     /* Ancillary data came. Collect every descriptor in it first, so that
      * whatever is wrong, each one is closed. */
@@ -543,7 +525,7 @@ static enum echo_verdict read_from_client(struct server *server, struct client *
     if (why_not_readable(fds[0], reason, sizeof reason) != NULL)
         return refuse(client, fds, count, reason);
     /* Its bytes first, echoed like any others; then the file's line. */
-    if (echo_on_received(&client->echo, &server->shared, "recvmsg", received) == ECHO_CLOSE) {
+    if (echo_on_received(&client->echo, &server->echo, "recvmsg", received) == ECHO_CLOSE) {
         close(fds[0]);
         return ECHO_CLOSE;
     }
@@ -556,12 +538,13 @@ static enum echo_verdict read_from_client(struct server *server, struct client *
 static enum echo_verdict handle_client_events(struct server *server, struct client *client,
                                               uint32_t events)
 {
-    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && echo_wants_read(&client->echo)
-        && read_from_client(server, client) == ECHO_CLOSE)
-        return ECHO_CLOSE;
-    if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && echo_wants_write(&client->echo))
-        return echo_on_writable(&client->echo, &server->shared);
-    return ECHO_KEEP;
+    enum echo_verdict verdict = ECHO_KEEP;
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && echo_wants_read(&client->echo))
+        verdict = read_from_client(server, client);
+    if (verdict == ECHO_KEEP && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        && echo_wants_write(&client->echo))
+        verdict = echo_on_writable(&client->echo, &server->echo);
+    return verdict;
 }
 
 /* ---- Command line ------------------------------------------------------------- */
@@ -605,30 +588,32 @@ int main(int argc, char *argv[])
 
     struct sockaddr_un address;
     socklen_t address_length = unix_address_or_exit(path, &address, usage_text);
-    struct socket_file file = { .path = path, .abstract = path[0] == '@', .lock_fd = -1 };
-    if (file.abstract && mode_given)
+    if (path[0] == '@' && mode_given)
         usage_error(usage_text, "-m: an abstract name has no file, so no mode to set");
-    if (!file.abstract && snprintf(file.lock_path, sizeof file.lock_path, "%s.lock", path)
-                              >= (int)sizeof file.lock_path)
-        usage_error(usage_text, "socket path '%s' is too long for its lock file", path);
-
     start_narration();
-    struct server server = { .stop_fd = open_stop_signal_fd(), .epoll_fd = -1 };
+
+    /* All the server's state lives here in main and is passed down. */
+    struct server server = { .file = { .path = path, .abstract = path[0] == '@', .lock_fd = -1 } };
+    struct socket_file *file = &server.file;
+    if (!file->abstract && snprintf(file->lock_path, sizeof file->lock_path, "%s.lock", path)
+                               >= (int)sizeof file->lock_path)
+        usage_error(usage_text, "socket path '%s' is too long for its lock file", path);
+    server.stop_fd = open_stop_signal_fd();
 
     /* Before bind(): the lock, then whatever is at the path already. */
-    if (!file.abstract && !take_lock(&file)) {
+    if (!file->abstract && !take_lock(file)) {
         if (someone_answers(&address, address_length) == 1)
             fatal_message("%s: a server is listening there already; not taking it over", path);
         fatal_message("%s: another unix_server holds %s (it is starting or stopping); "
-                      "not taking it over", path, file.lock_path);
+                      "not taking it over", path, file->lock_path);
     }
-    if (!file.abstract)
-        clear_the_way(&file, &address, address_length);
+    if (!file->abstract)
+        clear_the_way(file, &address, address_length);
 
     /* 1 创建套接字 - create, bind, listen: as for TCP, with a path. */
     int listening_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (listening_fd < 0)
-        give_up(&file, errno, "socket(AF_UNIX, SOCK_STREAM)");
+        give_up(file, errno, "socket(AF_UNIX, SOCK_STREAM)");
     listener_start(&server.listener, listening_fd);
     /* bind() creates the file with mode 0777 less the umask: narrow the
      * umask first, so there is no moment in which others could connect. */
@@ -638,107 +623,103 @@ int main(int argc, char *argv[])
     umask(old_umask);
     if (bound < 0) {
         if (bind_errno == EADDRINUSE)
-            give_up(&file, 0, "%s: a server is listening there already (bind: EADDRINUSE); "
+            give_up(file, 0, "%s: a server is listening there already (bind: EADDRINUSE); "
                     "not taking it over", path);
-        give_up(&file, bind_errno, "bind(%s)", path);
+        give_up(file, bind_errno, "bind(%s)", path);
     }
-    if (!file.abstract) {
+    if (!file->abstract) {
         struct stat made;
         if (lstat(path, &made) < 0)
-            give_up(&file, errno, "lstat(%s) after bind()", path);
-        file.bound = true;
-        file.device = made.st_dev;
-        file.inode = made.st_ino;
+            give_up(file, errno, "lstat(%s) after bind()", path);
+        file->bound = true;
+        file->device = made.st_dev;
+        file->inode = made.st_ino;
         if (chmod(path, mode) < 0)
-            give_up(&file, errno, "chmod(%s, %04o)", path, (unsigned)mode);
+            give_up(file, errno, "chmod(%s, %04o)", path, (unsigned)mode);
     }
-    if (listen(listening_fd, BACKLOG) < 0)
-        give_up(&file, errno, "listen(%s)", path);
+    if (listen(listening_fd, LISTEN_BACKLOG) < 0)
+        give_up(file, errno, "listen(%s)", path);
     announce("listening on %s", path);
     /* What happened before bind(), told now: the first line is the contract's. */
-    if (!file.abstract)
-        narrate("flock(%s, LOCK_EX): no other unix_server is at this path", file.lock_path);
-    if (file.stale_removed)
+    if (!file->abstract)
+        narrate("flock(%s, LOCK_EX): no other unix_server is at this path", file->lock_path);
+    if (file->stale_removed)
         narrate("%s: a stale socket file was there (connect() -> ECONNREFUSED: nobody "
                 "listened); unlink()ed it before bind()", path);
-    if (file.abstract)
+    if (file->abstract)
         narrate("fd %d: socket(AF_UNIX, SOCK_STREAM), bind() to the abstract name %s "
                 "(sun_path begins with a NUL byte: no file at all; the name goes when the "
-                "socket closes), listen()", listening_fd, path);
+                "socket closes), listen() (1 创建套接字: create the socket)", listening_fd, path);
     else
         narrate("fd %d: socket(AF_UNIX, SOCK_STREAM), bind(%s) made a socket file with mode "
-                "%04o, listen()", listening_fd, path, (unsigned)mode);
+                "%04o, listen() (1 创建套接字: create the socket)", listening_fd, path,
+                (unsigned)mode);
 
-    /* 2 注册 - register the stop signal and the listening socket. */
+    /* 2 注册 - register the listening socket and the signalfd; their data.ptr
+     * tells them apart from the clients. After bind(), so that a failure
+     * here is one the socket file must not outlive. */
     server.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (server.epoll_fd < 0)
-        give_up(&file, errno, "epoll_create1");
-    struct epoll_event stop_event = { .events = EPOLLIN, .data.fd = server.stop_fd };
-    struct epoll_event listening_event = { .events = EPOLLIN, .data.fd = listening_fd };
-    if (epoll_ctl(server.epoll_fd, EPOLL_CTL_ADD, server.stop_fd, &stop_event) < 0
-        || epoll_ctl(server.epoll_fd, EPOLL_CTL_ADD, listening_fd, &listening_event) < 0)
-        give_up(&file, errno, "epoll_ctl(EPOLL_CTL_ADD)");
-    narrate_detail("epoll_create1() -> fd %d; watching fd %d (signalfd) and fd %d (listening)",
-                   server.epoll_fd, server.stop_fd, listening_fd);
+        give_up(file, errno, "epoll_create1");
+    struct epoll_event listening = { .events = EPOLLIN, .data.ptr = &server.listener };
+    struct epoll_event stopping = { .events = EPOLLIN, .data.ptr = &server.stop_fd };
+    if (epoll_ctl(server.epoll_fd, EPOLL_CTL_ADD, listening_fd, &listening) < 0
+        || epoll_ctl(server.epoll_fd, EPOLL_CTL_ADD, server.stop_fd, &stopping) < 0)
+        give_up(file, errno, "epoll_ctl(EPOLL_CTL_ADD)");
+    narrate_detail("epoll_create1() -> fd %d; epoll_ctl(EPOLL_CTL_ADD, fd %d and fd %d "
+                   "(signalfd), EPOLLIN) (2 注册: register)", server.epoll_fd, listening_fd,
+                   server.stop_fd);
 
-    /* 4 循环监控 - loop on the wait. SIGINT and SIGTERM arrive as the
-     * signalfd turning readable, so they cannot interrupt epoll_wait();
-     * only SIGSTOP/SIGCONT can (EINTR), and then we simply wait again.
-     * Everything else is non-blocking: no EINTR anywhere below. */
+    /* 4 循环监控 - loop on the wait. EINTR policy: the stop signals are
+     * blocked and arrive through the signalfd, so the wait returns EINTR only
+     * after SIGSTOP/SIGCONT (signal(7)); then we simply wait again. */
     struct epoll_event events[MAX_EVENTS];
     while (!stop_requested) {
         if (listener_resume_if_due(&server.listener)) {
-            struct epoll_event event = { .events = EPOLLIN, .data.fd = listening_fd };
-            if (epoll_ctl(server.epoll_fd, EPOLL_CTL_MOD, listening_fd, &event) < 0)
-                give_up(&file, errno, "epoll_ctl(EPOLL_CTL_MOD) on the listening socket");
+            watch_listener(&server, EPOLLIN);
             narrate_detail("epoll_ctl(EPOLL_CTL_MOD, fd %d, EPOLLIN): trying accept() again",
                            listening_fd);
             /* At once: if the queue emptied during the pause, the socket is
              * not readable, and only accept()'s EAGAIN ends the shortage. */
-            accept_new_clients(&server, path);
+            accept_new_clients(&server);
         }
         int ready = epoll_wait(server.epoll_fd, events, MAX_EVENTS,
                                listener_timeout_ms(&server.listener));
         if (ready < 0) {
             if (errno == EINTR)
                 continue;
-            give_up(&file, errno, "epoll_wait");
+            give_up(file, errno, "epoll_wait"); /* only with bad arguments: a bug */
         }
         narrate_wakeup(events, ready);
 
-        /* 5 处理 - each ready descriptor. A client closed here cannot come
-         * up again in this batch: epoll reports a descriptor once per wait. */
+        /* 5 处理 - handle what is ready; a stop ends the round: however busy
+         * the clients keep us, a Ctrl-C is taken in the round it arrives.
+         * Only the ready ones came back, each with its owner: no search. */
         for (int i = 0; i < ready && !stop_requested; i++) {
-            int fd = events[i].data.fd;
-            if (fd == server.stop_fd) {
-                take_stop_signal(fd);
-                continue;
-            }
-            if (fd == listening_fd) {
-                accept_new_clients(&server, path);
-                continue;
-            }
-            struct client *client = server.clients_by_fd[fd]; /* 3 查找字典 */
-            enum echo_verdict verdict = handle_client_events(&server, client, events[i].events);
-            if (verdict == ECHO_KEEP && !update_interest(&server, client))
-                verdict = ECHO_CLOSE;
-            if (verdict == ECHO_CLOSE)
-                close_client(&server, client); /* the one place a client is closed */
+            void *owner = events[i].data.ptr;
+            if (owner == &server.stop_fd)
+                take_stop_signal(server.stop_fd); /* sets stop_requested */
+            else if (owner == &server.listener)
+                accept_new_clients(&server);
+            /* 3 查找字典 - the lookup is done: data.ptr is the client. */
+            else if (handle_client_events(&server, owner, events[i].events) == ECHO_CLOSE
+                     || update_interest(&server, owner) == ECHO_CLOSE)
+                close_client(&server, owner);
         }
     }
 
+    /* SIGINT or SIGTERM: every client closed, everything freed, the file gone. */
     if (server.client_count > 0)
         narrate("stopping: close() on the %zu clients still connected", server.client_count);
-    for (size_t fd = 0; fd < server.table_size; fd++) {
+    for (size_t fd = 0; fd < server.table_size; fd++)
         if (server.clients_by_fd[fd] != NULL)
             close_client(&server, server.clients_by_fd[fd]);
-    }
     free(server.clients_by_fd);
     close(server.epoll_fd);
-    close(listening_fd);
     close(server.stop_fd);
-    remove_socket_file(&file);
+    close(listening_fd);
+    remove_socket_file(file);
     announce("summary: clients=%lu bytes=%llu descriptors=%lu", server.clients_served,
-             server.shared.bytes_echoed, server.descriptors_received);
+             server.echo.bytes_echoed, server.descriptors_received);
     return 0;
 }

@@ -551,12 +551,18 @@ time.sleep(60)' "$SOCKET" </dev/null >"$BATS_TEST_TMPDIR/python.out" 2>&1 3>&- &
 
 @test "unix_server: SIGINT under load from four streaming clients: exit within 2 s" {
     start_unix_server "$SOCKET" -q
-    local i
+    local i streamers=()
     for i in 1 2 3 4; do
-        "$(bin unix_client)" -q -s "$SOCKET" </dev/zero >/dev/null 2>>"$BATS_TEST_TMPDIR/load.err" 3>&- &
-        remember_pid "$!"
+        # The echo goes to /dev/null: gigabytes of zeros.
+        timeout 60 "$(bin unix_client)" -q -s "$SOCKET" </dev/zero >/dev/null \
+            2>"$BATS_TEST_TMPDIR/streamer.$i.err" 3>&- &
+        remember_pid "$!" "$BATS_TEST_TMPDIR/streamer.$i.err"
+        streamers+=("$!")
     done
-    wait_until_busy "$SERVER_PID" 20
+    wait_until_busy "$SERVER_PID" 100
+    for i in "${streamers[@]}"; do
+        kill -0 "$i" # all still streaming when the signal lands
+    done
     expect_prompt_stop INT 2
     [ ! -e "$SOCKET" ]
 }
