@@ -270,7 +270,10 @@ as_nobody() {
     run setpriv --reuid=65534 --regid=65534 --clear-groups cat "$private"
     [ "$status" -eq 1 ]
     [[ $output == *"Permission denied"* ]]
-    as_nobody unix_server -s "$SHARED_DIR/n.sock" -m 0666 >"$SHARED_DIR/n.out" 2>&1 3>&- &
+    # setpriv itself, not the function: $! must be the server's own pid
+    # (setpriv execs it), for teardown to stop it.
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$SHARED_DIR/unix_server" \
+        -s "$SHARED_DIR/n.sock" -m 0666 >"$SHARED_DIR/n.out" 2>&1 3>&- &
     remember_pid "$!"
     wait_for_line "$SHARED_DIR/n.out" '^listening on ' 10
     run timeout 10 "$(bin unix_client)" -q -s "$SHARED_DIR/n.sock" --pass "$private" </dev/null
