@@ -49,8 +49,9 @@ void echo_release(struct echo_connection *connection)
     connection->pending_length = connection->pending_offset = connection->pending_capacity = 0;
 }
 
-/* Keep echo the client could not take yet; the caller never lets
- * echo_unsent() pass ECHO_PENDING_LIMIT. false (errno ENOMEM) without memory. */
+/* Keep echo the client could not take yet. Reading never takes it past
+ * ECHO_PENDING_LIMIT; only echo_send_back() may, by its own short length.
+ * false (errno ENOMEM) without memory. */
 static bool keep_pending(struct echo_connection *connection, const char *data, size_t length)
 {
     size_t unsent = echo_unsent(connection);
@@ -66,7 +67,7 @@ static bool keep_pending(struct echo_connection *connection, const char *data, s
         while (new_capacity < needed)
             new_capacity *= 2;
         if (new_capacity > ECHO_PENDING_LIMIT)
-            new_capacity = ECHO_PENDING_LIMIT;
+            new_capacity = needed > ECHO_PENDING_LIMIT ? needed : ECHO_PENDING_LIMIT;
         char *grown = realloc(connection->pending, new_capacity);
         if (grown == NULL)
             return false;
@@ -112,38 +113,54 @@ static void count_sent(struct echo_connection *connection, struct echo_shared *s
     shared->bytes_echoed += sent;
 }
 
-enum echo_verdict echo_on_readable(struct echo_connection *connection, struct echo_shared *shared)
+size_t echo_read_size(const struct echo_connection *connection)
 {
     size_t unsent = echo_unsent(connection);
-    size_t room = ECHO_PENDING_LIMIT - unsent; /* > 0: a full client is not read */
-    size_t wanted = room < ECHO_READ_SIZE ? room : ECHO_READ_SIZE;
-    ssize_t received = recv(connection->fd, shared->read_buffer, wanted, 0);
+    size_t room = unsent < ECHO_PENDING_LIMIT ? ECHO_PENDING_LIMIT - unsent : 0;
+    return room < ECHO_READ_SIZE ? room : ECHO_READ_SIZE; /* > 0: a full client is not read */
+}
+
+enum echo_verdict echo_on_readable(struct echo_connection *connection, struct echo_shared *shared)
+{
+    ssize_t received = recv(connection->fd, shared->read_buffer, echo_read_size(connection), 0);
+    return echo_on_received(connection, shared, "recv", received);
+}
+
+enum echo_verdict echo_on_received(struct echo_connection *connection, struct echo_shared *shared,
+                                   const char *call, ssize_t received)
+{
     if (received < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return ECHO_KEEP; /* nothing after all; the next wakeup will tell */
-        return close_after_error(connection, "recv");
+        return close_after_error(connection, call);
     }
+    size_t unsent = echo_unsent(connection);
     if (received == 0) {
         if (unsent == 0) {
-            narrate("recv(fd %d) -> 0: the client closed; close(fd %d) after %llu bytes echoed",
-                    connection->fd, connection->fd, connection->echoed);
+            narrate("%s(fd %d) -> 0: the client closed; close(fd %d) after %llu bytes echoed",
+                    call, connection->fd, connection->fd, connection->echoed);
             return ECHO_CLOSE;
         }
-        narrate_detail("recv(fd %d) -> 0: the client closed its side; %zu bytes still to send",
-                       connection->fd, unsent);
+        narrate_detail("%s(fd %d) -> 0: the client closed its side; %zu bytes still to send",
+                       call, connection->fd, unsent);
         connection->input_closed = true;
         connection->reading_paused = false;
         return ECHO_KEEP;
     }
-    narrate_detail("recv(fd %d) -> %zd bytes", connection->fd, received);
+    narrate_detail("%s(fd %d) -> %zd bytes", call, connection->fd, received);
+    return echo_send_back(connection, shared, shared->read_buffer, (size_t)received);
+}
 
-    /* Echo at once what the socket takes, so the common case needs no copy
+enum echo_verdict echo_send_back(struct echo_connection *connection, struct echo_shared *shared,
+                                 const char *data, size_t length)
+{
+    /* Send at once what the socket takes, so the common case needs no copy
      * and no wait for writability. Earlier echo still waiting must go
      * first, so then everything joins the queue. */
+    size_t unsent = echo_unsent(connection);
     size_t sent = 0;
     if (unsent == 0) {
-        ssize_t written = send(connection->fd, shared->read_buffer, (size_t)received,
-                               MSG_NOSIGNAL);
+        ssize_t written = send(connection->fd, data, length, MSG_NOSIGNAL);
         if (written < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 return close_after_error(connection, "send");
@@ -151,10 +168,10 @@ enum echo_verdict echo_on_readable(struct echo_connection *connection, struct ec
         }
         sent = (size_t)written;
         count_sent(connection, shared, sent);
-        narrate_detail("send(fd %d) -> %zu of %zd bytes", connection->fd, sent, received);
+        narrate_detail("send(fd %d) -> %zu of %zu bytes", connection->fd, sent, length);
     }
-    if (sent < (size_t)received) {
-        if (!keep_pending(connection, shared->read_buffer + sent, (size_t)received - sent)) {
+    if (sent < length) {
+        if (!keep_pending(connection, data + sent, length - sent)) {
             warn_errno("fd %d: no memory to keep its echo; close(fd %d) after %llu bytes echoed",
                        connection->fd, connection->fd, connection->echoed);
             return ECHO_CLOSE;

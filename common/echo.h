@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 /* One recv() reads at most this much, into the server's shared buffer. */
 #define ECHO_READ_SIZE (16 * 1024)
@@ -69,6 +70,23 @@ void echo_start(struct echo_connection *connection, int fd, const struct echo_wo
 /* The wait said fd is readable (or hung up, or has an error): recv() once,
  * send back at once what the socket takes, keep the rest. */
 enum echo_verdict echo_on_readable(struct echo_connection *connection, struct echo_shared *shared);
+
+/* The same in two halves, for a server that must read with its own call
+ * (unix_server uses recvmsg() to see the descriptors a client passes):
+ * read at most echo_read_size() bytes into shared->read_buffer, then hand
+ * what the call returned (bytes, 0 for the end, -1 with errno) and its
+ * name, for the narration, to echo_on_received(), which echoes it exactly
+ * as echo_on_readable() does. */
+size_t echo_read_size(const struct echo_connection *connection);
+enum echo_verdict echo_on_received(struct echo_connection *connection, struct echo_shared *shared,
+                                   const char *call, ssize_t received);
+
+/* Send the client bytes of the server's own, behind any echo still waiting
+ * (unix_server's line read from a passed file). They share the bounded
+ * buffer, which they may take past ECHO_PENDING_LIMIT by their length, so
+ * keep them short; reading from the client pauses until it drains. */
+enum echo_verdict echo_send_back(struct echo_connection *connection, struct echo_shared *shared,
+                                 const char *data, size_t length);
 
 /* The wait said fd is writable: send what is pending. */
 enum echo_verdict echo_on_writable(struct echo_connection *connection, struct echo_shared *shared);

@@ -249,10 +249,13 @@ const char *format_address(const struct sockaddr *address, socklen_t length,
         const struct sockaddr_un *local = (const struct sockaddr_un *)address;
         size_t path_length = length > offsetof(struct sockaddr_un, sun_path)
                            ? length - offsetof(struct sockaddr_un, sun_path) : 0;
-        if (path_length == 0 || local->sun_path[0] == '\0')
+        if (path_length == 0)
             snprintf(text, text_size, "(unnamed)");
+        else if (local->sun_path[0] == '\0') /* Linux's abstract namespace, written @NAME */
+            snprintf(text, text_size, "@%.*s", (int)path_length - 1, local->sun_path + 1);
         else
-            snprintf(text, text_size, "%.*s", (int)path_length, local->sun_path);
+            snprintf(text, text_size, "%.*s", (int)strnlen(local->sun_path, path_length),
+                     local->sun_path);
     } else {
         snprintf(text, text_size, "(address family %d)", address->sa_family);
     }
@@ -324,6 +327,43 @@ void announce_listening(int listening_fd)
     char text[ADDRESS_TEXT_SIZE];
     announce("listening on %s",
              format_address((struct sockaddr *)&address, length, text, sizeof text));
+}
+
+const char *default_unix_socket_path(char *text, size_t text_size)
+{
+    const char *runtime_folder = getenv("XDG_RUNTIME_DIR");
+    if (runtime_folder != NULL && runtime_folder[0] != '\0')
+        snprintf(text, text_size, "%s/lab3.sock", runtime_folder);
+    else
+        snprintf(text, text_size, "/tmp/lab3-%u.sock", (unsigned)getuid());
+    return text;
+}
+
+socklen_t unix_address_or_exit(const char *path, struct sockaddr_un *address,
+                               const char *usage_text)
+{
+    *address = (struct sockaddr_un){ .sun_family = AF_UNIX };
+    size_t length = strlen(path);
+    if (path[0] == '@') {
+        /* The abstract namespace: sun_path starts with a NUL byte, and the
+         * name is exactly the bytes after it (no NUL at the end), so the
+         * address length says where it stops. */
+        if (length < 2)
+            usage_error(usage_text, "bad socket name '@': an abstract name needs a name after @");
+        if (length > sizeof address->sun_path)
+            usage_error(usage_text, "abstract name '%s' is %zu bytes long; sun_path holds "
+                        "at most %zu after its leading NUL", path, length - 1,
+                        sizeof address->sun_path - 1);
+        memcpy(address->sun_path + 1, path + 1, length - 1);
+        return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length);
+    }
+    if (length == 0)
+        usage_error(usage_text, "bad socket path '': empty");
+    if (length >= sizeof address->sun_path)
+        usage_error(usage_text, "socket path '%s' is %zu bytes long; sun_path holds at most "
+                    "%zu and its NUL", path, length, sizeof address->sun_path - 1);
+    memcpy(address->sun_path, path, length + 1);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length + 1);
 }
 
 int connect_to(const char *host, int port)

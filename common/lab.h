@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 /* ---- The two globals a demo may have (besides its own descriptor table) */
 
@@ -110,6 +111,17 @@ int listen_on(const char *host, int port, int backlog);
 
 /* Print the contract line "listening on ADDR:PORT" with the real port. */
 void announce_listening(int listening_fd);
+
+/* The per-user default of unix_server and unix_client:
+ * "$XDG_RUNTIME_DIR/lab3.sock", else "/tmp/lab3-UID.sock". Returns text. */
+const char *default_unix_socket_path(char *text, size_t text_size);
+
+/* Fill *address for PATH, or for Linux's abstract namespace when PATH is
+ * "@NAME" (sun_path = NUL, then NAME); returns the address length to give
+ * bind()/connect(). A path that does not fit sun_path (107 bytes and its
+ * NUL) is usage_error(), exit 2. */
+socklen_t unix_address_or_exit(const char *path, struct sockaddr_un *address,
+                               const char *usage_text);
 
 /* socket() + connect() to host:port; fatal() on failure. */
 int connect_to(const char *host, int port);
