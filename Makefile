@@ -19,15 +19,22 @@ endif
 DEMOS  := $(patsubst demos/%.c,$(BUILD)/%,$(wildcard demos/*.c))
 TOOLS  := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
 BENCH  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+# Fuzz targets: tests/fuzz/NAME_fuzz.c, each with tests/fuzz/NAME_corpus/.
+# `make` builds NAME_replay (every input run once, any compiler) for make
+# test; `make fuzz` builds them with clang's libFuzzer and runs them.
+FUZZ_NAMES := $(patsubst tests/fuzz/%_fuzz.c,%,$(wildcard tests/fuzz/*_fuzz.c))
+REPLAYS := $(patsubst %,$(BUILD)/fuzz/%_replay,$(FUZZ_NAMES))
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
 COMMON := $(BUILD)/common/lab.o $(BUILD)/common/echo.o
 
 # The folder the tests and scripts run the programs from.
 export LAB_BUILD := $(abspath $(BUILD))
 
-.PHONY: all test test-sanitize lab3 bench stress valgrind clean help
+.PHONY: all test test-sanitize lab3 bench stress valgrind fuzz clean help
 # The common objects are made by a pattern rule; keep them between builds.
 .SECONDARY: $(COMMON)
-all: $(DEMOS) $(TOOLS) $(BENCH)
+all: $(DEMOS) $(TOOLS) $(BENCH) $(REPLAYS)
 
 $(BUILD)/common/%.o: common/%.c common/lab.h common/echo.h
 	@mkdir -p $(@D)
@@ -44,6 +51,16 @@ $(BUILD)/tools/%: tests/tools/%.c $(COMMON)
 $(BUILD)/bench/%: bench/%.c $(COMMON)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Icommon -o $@ $< $(COMMON) $(LDFLAGS) $(LDLIBS)
+
+# A fuzz target includes the demo it tests (main renamed), so it depends on it.
+$(BUILD)/fuzz/%_replay: tests/fuzz/%_fuzz.c tests/fuzz/replay.c $(wildcard demos/*.c) $(COMMON)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Icommon -o $@ $< tests/fuzz/replay.c $(COMMON) $(LDFLAGS) $(LDLIBS)
+
+build/fuzz/%: tests/fuzz/%_fuzz.c $(wildcard demos/*.c) common/lab.c common/echo.c common/lab.h common/echo.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=c11 -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -Icommon -o $@ $< common/lab.c common/echo.c -lm
 
 test: all            ## run every test (T=tests/NAME.bats for one file)
 	@scripts/run-tests.sh $(T)
@@ -62,6 +79,9 @@ stress: all          ## every echo server against a hostile crowd, then SIGINT (
 
 valgrind: all        ## memcheck over a session of every server and one-shot program
 	@scripts/valgrind.sh
+
+fuzz: $(patsubst %,build/fuzz/%,$(FUZZ_NAMES)) ## libFuzzer on every target, FUZZ_SECONDS each (default 60)
+	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 clean:               ## remove build/
 	rm -rf build
