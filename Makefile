@@ -31,7 +31,7 @@ COMMON := $(BUILD)/common/lab.o $(BUILD)/common/echo.o
 # The folder the tests and scripts run the programs from.
 export LAB_BUILD := $(abspath $(BUILD))
 
-.PHONY: all test test-sanitize lab3 bench stress valgrind fuzz clean help
+.PHONY: all test test-sanitize lab3 bench stress valgrind fuzz lint clean help
 # The common objects are made by a pattern rule; keep them between builds.
 .SECONDARY: $(COMMON)
 all: $(DEMOS) $(TOOLS) $(BENCH) $(REPLAYS)
@@ -82,6 +82,9 @@ valgrind: all        ## memcheck over a session of every server and one-shot pro
 
 fuzz: $(patsubst %,build/fuzz/%,$(FUZZ_NAMES)) ## libFuzzer on every target, FUZZ_SECONDS each (default 60)
 	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+lint:                ## cppcheck, clang-tidy (.clang-tidy) and shellcheck: zero findings
+	@scripts/lint.sh
 
 clean:               ## remove build/
 	rm -rf build

@@ -292,7 +292,7 @@ static int compare_doubles(const void *left, const void *right)
 static bool measure(struct pair_set *pairs, long rounds, long runs, struct result_row *row)
 {
     double samples[MECHANISM_COUNT][MAX_RUNS];
-    bool taking_part[MECHANISM_COUNT] = { true, pairs->select_possible, true, true };
+    const bool taking_part[MECHANISM_COUNT] = { true, pairs->select_possible, true, true };
 
     row->count = pairs->count;
     row->rounds = rounds;
@@ -377,7 +377,7 @@ static size_t parse_sizes_or_exit(const char *text, size_t *sizes)
     char copy[256];
     if (strlen(text) >= sizeof copy)
         usage_error(usage_text, "-n list too long");
-    strcpy(copy, text);
+    memcpy(copy, text, strlen(text) + 1); /* the length was checked above */
     size_t count = 0;
     char *rest = copy;
     for (char *word = strsep(&rest, ","); word != NULL; word = strsep(&rest, ",")) {

@@ -242,7 +242,7 @@ static void pause_listener(struct listener *listener)
 int listener_accept(struct listener *listener, char *peer_text, size_t peer_text_size)
 {
     for (;;) {
-        struct sockaddr_storage peer;
+        struct sockaddr_storage peer = { .ss_family = AF_UNSPEC }; /* filled by accept4() */
         socklen_t peer_length = sizeof peer;
         int fd = accept4(listener->fd, (struct sockaddr *)&peer, &peer_length,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -26,11 +26,11 @@
 #include <sys/types.h>
 
 /* One recv() reads at most this much, into the server's shared buffer. */
-#define ECHO_READ_SIZE (16 * 1024)
+#define ECHO_READ_SIZE ((size_t)16 * 1024)
 /* At most this much echo waits per client for the client to read it. When
  * it is full we stop reading from that client; we read again once it has
  * drained to half, so a slow reader does not flip us on and off per send. */
-#define ECHO_PENDING_LIMIT (64 * 1024)
+#define ECHO_PENDING_LIMIT ((size_t)64 * 1024)
 #define ECHO_RESUME_LEVEL (ECHO_PENDING_LIMIT / 2)
 
 /* How a server names its interest in narration: "POLLIN off" and

@@ -249,7 +249,8 @@ int main(int argc, char *argv[])
         fd_set readable, writable, urgent;
         int highest_fd = fill_sets(&server, &readable, &writable, &urgent);
         int timeout_ms = listener_timeout_ms(&server.listener);
-        struct timeval timeout = { .tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000 };
+        struct timeval timeout = { .tv_sec = timeout_ms / 1000,
+                                   .tv_usec = (long)(timeout_ms % 1000) * 1000 };
         int ready = select(highest_fd + 1, &readable, &writable, &urgent,
                            timeout_ms < 0 ? NULL : &timeout);
         if (ready < 0) {

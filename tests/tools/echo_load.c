@@ -968,7 +968,7 @@ static int run_churn(const struct settings *settings, const struct server *serve
 static int run_reset(const struct settings *settings, const struct server *server)
 {
     unsigned long long bytes =
-        (unsigned long long)(settings->bytes < 0 ? 1024 * 1024 : settings->bytes);
+        (unsigned long long)(settings->bytes < 0 ? 1024LL * 1024 : settings->bytes);
     int64_t deadline_ns = now_ns() + (int64_t)settings->timeout_seconds * 1000000000;
     int fd = connect_one(server, "reset", deadline_ns);
     if (fd < 0)
@@ -1097,7 +1097,7 @@ static long long parse_bytes_or_exit(const char *text)
         if (last == 'K' || last == 'k')
             unit = 1024;
         else if (last == 'M' || last == 'm')
-            unit = 1024 * 1024;
+            unit = 1024LL * 1024;
     }
     if (length == 0 || length >= sizeof digits)
         usage_error(usage_text, "bad byte count '%s'", text);
