@@ -11,13 +11,13 @@ setup() {
     TOOL=$(bin tools/echo_load)
 }
 
-@test "echo_load concurrent: 1 MiB echoed and every byte checked" {
+@test "echo_load: concurrent: 1 MiB echoed and every byte checked" {
     run "$TOOL" -p "$SERVER_PORT" concurrent -n 1 -b 1M -s 7
     [ "$status" -eq 0 ]
     [ "$output" = "ok clients=1 bytes=1048576" ]
 }
 
-@test "echo_load concurrent: a wrong byte is caught at its offset" {
+@test "echo_load: concurrent: a wrong byte is caught at its offset" {
     # The server echoes perfectly; the tool is told to expect byte 54321 to
     # differ, so the check must fail there and name the offset.
     run "$TOOL" -p "$SERVER_PORT" -n 1 -b 100000 --flip-expected-at 54321 concurrent
@@ -25,7 +25,7 @@ setup() {
     [[ $output =~ ^concurrent\ failed:\ client\ 0:\ byte\ at\ offset\ 54321:\ expected\ 0x[0-9a-f]{2},\ got\ 0x[0-9a-f]{2}$ ]]
 }
 
-@test "echo_load flood stalls a blocking server, holds it, and concurrent times out instead of hanging" {
+@test "echo_load: flood stalls a blocking server, holds it, and concurrent times out instead of hanging" {
     start_program tools/echo_load -p "$SERVER_PORT" flood -b 64M
     local flood_pid=$PROGRAM_PID flood_out=$PROGRAM_OUT
     wait_for_line "$flood_out" '^flood: stalled after [0-9]+ bytes$' 10
@@ -40,13 +40,13 @@ setup() {
     [ "$EXIT_STATUS" -eq 0 ]
 }
 
-@test "echo_load flood: a small flood is sent whole; end-of-file on stdin ends the hold" {
+@test "echo_load: flood: a small flood is sent whole; end-of-file on stdin ends the hold" {
     run "$TOOL" -p "$SERVER_PORT" -b 1000 flood < <(:)
     [ "$status" -eq 0 ]
     [ "$output" = "flood: sent all 1000 bytes" ]
 }
 
-@test "echo_load churn: 60 cycles, every 4th closed with RST, all echoed" {
+@test "echo_load: churn: 60 cycles, every 4th closed with RST, all echoed" {
     run "$TOOL" -p "$SERVER_PORT" churn -n 60 --reset-every 4
     [ "$status" -eq 0 ]
     [ "$output" = "ok cycles=60 resets=15" ]
@@ -55,7 +55,7 @@ setup() {
     grep -qx 'summary: clients=60 bytes=[0-9]*' "$SERVER_OUT"
 }
 
-@test "echo_load reset: sends, aborts with RST, and the server goes on" {
+@test "echo_load: reset: sends, aborts with RST, and the server goes on" {
     run "$TOOL" -p "$SERVER_PORT" reset -b 4M
     [ "$status" -eq 0 ]
     [[ $output =~ ^reset\ after\ sending\ [1-9][0-9]*\ bytes$ ]]
@@ -63,7 +63,7 @@ setup() {
     [ "$output" = "ok clients=1 bytes=1000" ]
 }
 
-@test "echo_load rtt: a median and a 90th percentile" {
+@test "echo_load: rtt: a median and a 90th percentile" {
     run "$TOOL" -p "$SERVER_PORT" rtt -n 50 -b 64
     [ "$status" -eq 0 ]
     [[ $output =~ ^rtt:\ rounds=50\ median_us=[0-9]+\.[0-9]\ p90_us=[0-9]+\.[0-9]$ ]]

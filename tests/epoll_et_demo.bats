@@ -72,7 +72,7 @@ check_summaries() {
 PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     "65536 4096" "65536 1" "65536 65536")
 
-@test "-h prints usage on stdout and exits 0" {
+@test "epoll_et_demo: -h prints usage on stdout and exits 0" {
     run --separate-stderr "$(bin epoll_et_demo)" --help
     [ "$status" -eq 0 ]
     [[ ${lines[0]} == "usage: epoll_et_demo "* ]]
@@ -80,19 +80,19 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     [ -z "$stderr" ]
 }
 
-@test "lt: ceil(BYTES/CHUNK) wakeups read everything, in both phases" {
+@test "epoll_et_demo: lt: ceil(BYTES/CHUNK) wakeups read everything, in both phases" {
     check_summaries lt "${PAIRS[@]}"
 }
 
-@test "et: one wakeup, one read; the rest stays unread (left is counted)" {
+@test "epoll_et_demo: et: one wakeup, one read; the rest stays unread (left is counted)" {
     check_summaries et "${PAIRS[@]}"
 }
 
-@test "et-drain: one wakeup, drained to EAGAIN, nothing left" {
+@test "epoll_et_demo: et-drain: one wakeup, drained to EAGAIN, nothing left" {
     check_summaries et-drain "${PAIRS[@]}"
 }
 
-@test "the defaults are lt, 20 bytes, chunk 4; -q prints exactly the two summary lines" {
+@test "epoll_et_demo: the defaults are lt, 20 bytes, chunk 4; -q prints exactly the two summary lines" {
     run --separate-stderr "$(bin epoll_et_demo)" -q
     [ "$status" -eq 0 ]
     [ -z "$stderr" ]
@@ -101,7 +101,7 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     [ "${lines[1]}" = "phase=2 mode=lt sent=5 chunk=4 wakeups=2 read=5 left=0" ]
 }
 
-@test "lt narration: every wakeup is one epoll_wait line, then one read" {
+@test "epoll_et_demo: lt narration: every wakeup is one epoll_wait line, then one read" {
     run --separate-stderr "$(bin epoll_et_demo)" --mode lt -n 10 -c 4
     [ "$status" -eq 0 ]
     printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/out"
@@ -115,7 +115,7 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     [ "$(grep -cE '^read\(.*EAGAIN' "$BATS_TEST_TMPDIR/out")" -eq 0 ]
 }
 
-@test "et phase 2: the new bytes wake it once, and it reads the OLDEST stuck bytes" {
+@test "epoll_et_demo: et phase 2: the new bytes wake it once, and it reads the OLDEST stuck bytes" {
     run --separate-stderr "$(bin epoll_et_demo)" --mode et
     [ "$status" -eq 0 ]
     printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/out"
@@ -130,7 +130,7 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     grep -qE 'EPOLLIN\|EPOLLET\): edge-triggered' "$BATS_TEST_TMPDIR/out"
 }
 
-@test "et-drain narration: each wakeup reads until read() says EAGAIN" {
+@test "epoll_et_demo: et-drain narration: each wakeup reads until read() says EAGAIN" {
     run --separate-stderr "$(bin epoll_et_demo)" --mode et-drain -n 9 -c 4
     [ "$status" -eq 0 ]
     printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/out"
@@ -148,7 +148,7 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     [ "${#lines[@]}" -eq 11 ]
 }
 
-@test "-v shows the kernel's own count of unread bytes, equal to left" {
+@test "epoll_et_demo: -v shows the kernel's own count of unread bytes, equal to left" {
     run --separate-stderr "$(bin epoll_et_demo)" -v --mode et -n 30 -c 8
     [ "$status" -eq 0 ]
     [[ $output =~ ioctl\(fd\ [0-9]+,\ FIONREAD\)\ -\>\ 22\ bytes\ queued\ in\ the\ kernel\ \(left=22\) ]]
@@ -157,7 +157,7 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     [[ $output == *"SO_SNDBUF"* ]]
 }
 
-@test "bad input exits 2 with a reason and the usage" {
+@test "epoll_et_demo: bad input exits 2 with a reason and the usage" {
     local arguments reason
     local cases=(
         "-c 0|bad CHUNK '0'" "-c -4|bad CHUNK '-4'" "-c four|bad CHUNK 'four'"
@@ -182,7 +182,7 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     done
 }
 
-@test "SIGINT during the experiment ends it cleanly with status 0" {
+@test "epoll_et_demo: SIGINT during the experiment ends it cleanly with status 0" {
     start_program epoll_et_demo --mode et -n 65536 -c 1
     wait_for_line "$PROGRAM_OUT" '^phase=1 '
     kill -s INT "$PROGRAM_PID"
@@ -194,7 +194,7 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
 
 # ---- Server mode (TCP: qualitative checks only) ---------------------------
 
-@test "server lt: reminded until handled, so a 4-byte reader still echoes everything" {
+@test "epoll_et_demo: server lt: reminded until handled, so a 4-byte reader still echoes everything" {
     start_server epoll_et_demo --serve --mode lt -c 4
     local message="hello, level-triggered world" descriptors_before
     descriptors_before=$(open_descriptors "$SERVER_PID")
@@ -214,7 +214,7 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     [ "$(tail -n 1 "$SERVER_OUT")" = "summary: clients=1 bytes=29" ]
 }
 
-@test "server et: one read per wakeup falls behind; the client gets only a prefix" {
+@test "epoll_et_demo: server et: one read per wakeup falls behind; the client gets only a prefix" {
     start_server epoll_et_demo --serve --mode et -c 4
     local message=abcdefghijklmnopqrstuvwxyz
     start_program tcp_client -q -p "$SERVER_PORT" -m "$message"
@@ -237,7 +237,7 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     [ "$(tail -n 1 "$SERVER_OUT")" = "summary: clients=1 bytes=${#reply}" ]
 }
 
-@test "server et-drain: drains to EAGAIN, echoes all, and caps each turn for fairness" {
+@test "epoll_et_demo: server et-drain: drains to EAGAIN, echoes all, and caps each turn for fairness" {
     start_server epoll_et_demo --serve --mode et-drain -c 4
     local message alphabet=abcdefghijklmnopqrstuvwxyz
     message=$(printf "$alphabet%.0s" {1..40}) # 1040 bytes: 260 reads of 4
@@ -253,7 +253,7 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     [ "$(tail -n 1 "$SERVER_OUT")" = "summary: clients=1 bytes=1041" ]
 }
 
-@test "server lt: a client that does not read its echo is paused, memory stays bounded" {
+@test "epoll_et_demo: server lt: a client that does not read its echo is paused, memory stays bounded" {
     start_server epoll_et_demo --serve --mode lt -c 65536
     local client total=$((48 * 1024 * 1024))
     exec {client}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
@@ -279,7 +279,7 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     [ "$EXIT_STATUS" -eq 0 ]
 }
 
-@test "server: SIGTERM with a client connected ends it at once with status 0" {
+@test "epoll_et_demo: server: SIGTERM with a client connected ends it at once with status 0" {
     start_server epoll_et_demo --serve --mode et -q
     local client
     exec {client}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
