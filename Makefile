@@ -68,8 +68,8 @@ test: all            ## run every test (T=tests/NAME.bats for one file)
 test-sanitize:       ## the same tests against the sanitizer build
 	@$(MAKE) --no-print-directory test SANITIZE=1
 
-lab3: all            ## walk the whole lab: every demo, narrated, with a scoreboard
-	@scripts/lab3.sh
+lab3: all            ## walk the whole lab, narrated, with a scoreboard (ONLY="NAME..." for some)
+	@scripts/lab3.sh $(if $(ONLY),--only $(ONLY))
 
 bench: all           ## select vs poll vs epoll benchmarks (slow; results in build/bench/)
 	@scripts/bench.sh
