@@ -222,8 +222,8 @@ point   epoll is used like poll, but the kernel keeps the watched list, so each
         wait hands back only the ready descriptors: faster, and for more of
         them, than select and poll.
 page    docs/epoll_server.md
-notice  With 2,000 idle clients connected, each wakeup named only the one
-        descriptor that was ready.
+notice  Thousands of idle clients were connected, yet each wakeup named only
+        the descriptor that was ready: the cost follows the ready ones.
 
 name    epoll_et_demo
 title   Level vs edge triggering (水平触发, 边缘触发)
