@@ -80,7 +80,7 @@ setup() {
     [ "$status" -eq 2 ]
 }
 
-@test "echo_load storm: echoing, resetting, vanishing and slow clients; the tally adds up" {
+@test "echo_load: storm: echoing, resetting, vanishing and slow clients; the tally adds up" {
     run "$TOOL" -t 60 -p "$SERVER_PORT" -n 30 -b 4K -s 11 --allow-refused storm
     echo "$output"
     [ "$status" -eq 0 ]
@@ -95,7 +95,7 @@ setup() {
     [ "$output" = "ok clients=1 bytes=1024" ]
 }
 
-@test "echo_load storm: a server that closes clients unanswered fails it without --allow-refused" {
+@test "echo_load: storm: a server that closes clients unanswered fails it without --allow-refused" {
     # A listener that accepts and closes at once: every client is refused.
     command -v python3 >/dev/null || skip "python3 is needed for the refusing server"
     local port_file="$BATS_TEST_TMPDIR/port"
