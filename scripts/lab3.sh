@@ -239,8 +239,9 @@ title   struct: a record as bytes (struct模块)
 point   struct.pack('i5sf', 1, b'zhang', 1.75) turns values into bytes of a
         fixed layout (结构化打包), and unpack turns the bytes back into values.
 page    docs/struct_pack_demo.md
-notice  Both sides must agree on the format: sizes and byte order are written
-        down, never left to the compiler's struct layout.
+notice  The format is the contract, and both sides must use the same one.
+        Native '@' follows the C compiler's padding; '!' fixes the sizes and
+        the byte order (network order), which is what belongs on the wire.
 
 name    unix_server
 title   Local sockets (本地套接字)
