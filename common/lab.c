@@ -459,8 +459,9 @@ void install_signal_handlers(void)
 
 int open_stop_signal_fd(void)
 {
-    /* The handlers stay installed: a shell starts background jobs with
-     * SIGINT ignored, and an ignored signal would never reach the fd. */
+    /* Handlers first: a shell starts background jobs with SIGINT ignored.
+     * Linux keeps a blocked signal pending even when it is ignored, but
+     * POSIX leaves that open; with a handler the disposition is ours. */
     install_signal_handlers();
     sigset_t stop_signals;
     sigemptyset(&stop_signals);

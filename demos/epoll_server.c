@@ -3,10 +3,8 @@
  *
  * Shows:   I/O multiplexing (IO多路复用) with epoll, under Python's select.epoll():
  *          register/modify/unregister -> epoll_ctl(ADD/MOD/DEL), poll() ->
- *          epoll_wait(). The kernel keeps the interest list, so a wait costs
- *          O(ready), not O(watched); each event brings back the data.ptr we
- *          registered (the notes' {fileno: obj}). Level-triggered (水平触发):
- *          a ready descriptor is reported on every wait until dealt with.
+ *          epoll_wait(). The kernel keeps the interest list (a wait is O(ready))
+ *          and hands back our data.ptr ({fileno: obj}); level-triggered (水平触发).
  *
  * Usage:   epoll_server [-H ADDR] [-p PORT] [-q] [-v]
  * Try:     build/epoll_server -v      then, twice:  build/tcp_client -p 9005
@@ -18,7 +16,7 @@
  * 1 创建套接字 create the socket, 2 注册 register, 3 查找字典 the lookup table,
  * 4 循环监控 the loop, 5 处理 handle each event. The echo itself (bounded
  * output, backpressure, half-close) is in common/echo.c.
- * select_server.c and poll_server.c have the same shape: diff any two.
+ * select_server.c, poll_server.c and epoll_server.c share one shape: diff two.
  */
 #define _GNU_SOURCE
 
@@ -67,7 +65,7 @@ struct server {
     struct echo_shared echo; /* the read buffer and the byte total */
 };
 
-/* ---- What epoll_wait() reported, for -v ------------------------------------ */
+/* ---- What the wait reported, for -v ---------------------------------------- */
 
 static const char *describe_events(uint32_t events, char *text, size_t size)
 {
@@ -85,12 +83,13 @@ static void narrate_wakeup(const struct epoll_event *events, int ready)
         return;
     printf("epoll_wait() -> %d ready:%s", ready,
            ready == 0 ? " the timeout expired (time to try accept() again)" : "");
+    const char *separator = " ";
     for (int i = 0; i < ready; i++) {
-        /* Each owner starts with its fd (listener.fd, stop_fd, echo.fd): C
-         * lets a pointer to a struct be read as one to its first member. */
+        /* Each owner starts with its fd: listener.fd, stop_fd, echo.fd. */
         char text[96];
-        printf("%sfd %d %s", i == 0 ? " " : ", ", *(const int *)events[i].data.ptr,
+        printf("%sfd %d %s", separator, *(const int *)events[i].data.ptr,
                describe_events(events[i].events, text, sizeof text));
+        separator = ", ";
     }
     putchar('\n');
 }
@@ -148,8 +147,7 @@ static enum echo_verdict update_interest(struct server *server, struct client *c
         return ECHO_KEEP;
     struct epoll_event event = { .events = events, .data.ptr = client };
     if (epoll_ctl(server->epoll_fd, EPOLL_CTL_MOD, client->echo.fd, &event) < 0) {
-        warn_errno("epoll_ctl(EPOLL_CTL_MOD, fd %d) failed; close(fd %d)", client->echo.fd,
-                   client->echo.fd);
+        warn_errno("epoll_ctl(EPOLL_CTL_MOD) failed; close(fd %d)", client->echo.fd);
         return ECHO_CLOSE;
     }
     client->watched_events = events;
@@ -250,13 +248,13 @@ int main(int argc, char *argv[])
             "(2 注册: register)", server.epoll_fd, server.listener.fd, server.stop_fd);
 
     /* 4 循环监控 - loop on the wait. EINTR policy: the stop signals are
-     * blocked and arrive through the signalfd, so the wait returns EINTR only
-     * after SIGSTOP/SIGCONT (signal(7)); then we simply wait again. */
+     * blocked (they arrive through the signalfd), but epoll_wait() is not
+     * restarted after SIGSTOP/SIGCONT (signal(7)): then we wait again. */
     struct epoll_event events[MAX_EVENTS];
     while (!stop_requested) {
         if (listener_resume_if_due(&server.listener)) {
             watch_listener(&server, EPOLLIN);
-            narrate_detail("epoll_ctl(EPOLL_CTL_MOD, fd %d, EPOLLIN): trying accept() again",
+            narrate_detail("epoll_ctl(EPOLL_CTL_MOD, fd %d, EPOLLIN): accept() again",
                            server.listener.fd);
         }
         int ready = epoll_wait(server.epoll_fd, events, MAX_EVENTS,

@@ -16,7 +16,7 @@
  * 1 创建套接字 create the socket, 2 注册 register, 3 查找字典 the lookup table,
  * 4 循环监控 the loop, 5 处理 handle each event. The echo itself (bounded
  * output, backpressure, half-close) is in common/echo.c.
- * select_server.c and epoll_server.c have the same shape: diff any two.
+ * select_server.c, poll_server.c and epoll_server.c share one shape: diff two.
  */
 #define _GNU_SOURCE
 
@@ -32,8 +32,7 @@
 #include "lab.h"
 
 #define DEFAULT_PORT 9004
-#define LISTENER_SLOT 0 /* the pollfd array: the listener, the signalfd, */
-#define STOP_SLOT 1     /* then the clients from slot 2, in no order */
+enum { LISTENER_SLOT, STOP_SLOT, FIRST_CLIENT_SLOT }; /* the pollfd array, in order */
 
 static const char usage_text[] =
     "usage: poll_server [-H ADDR] [-p PORT] [-q] [-v]\n"
@@ -67,7 +66,7 @@ struct server {
     struct echo_shared echo; /* the read buffer and the byte total */
 };
 
-/* ---- What poll() reported, for -v ------------------------------------------ */
+/* ---- What the wait reported, for -v ---------------------------------------- */
 
 static const char *describe_events(short events, char *text, size_t size)
 {
@@ -233,31 +232,28 @@ int main(int argc, char *argv[])
     narrate("signalfd() -> fd %d: SIGINT and SIGTERM arrive there, as data", server.stop_fd);
 
     /* 2 注册 - register the listening socket and the signalfd. */
-    server.watched = grow_table(NULL, &server.watched_capacity, 2, sizeof *server.watched);
+    server.watched = grow_table(NULL, &server.watched_capacity, FIRST_CLIENT_SLOT,
+                                sizeof *server.watched);
     if (server.watched == NULL)
         fatal("allocating the pollfd array");
     server.watched[LISTENER_SLOT] = (struct pollfd){ .fd = server.listener.fd, .events = POLLIN };
     server.watched[STOP_SLOT] = (struct pollfd){ .fd = server.stop_fd, .events = POLLIN };
-    server.watched_count = 2;
+    server.watched_count = FIRST_CLIENT_SLOT;
     narrate("fd %d and fd %d registered for POLLIN in the pollfd array (2 注册: register)",
             server.listener.fd, server.stop_fd);
 
     /* 4 循环监控 - loop on the wait. EINTR policy: the stop signals are
-     * blocked and arrive through the signalfd, so the wait returns EINTR only
-     * after SIGSTOP/SIGCONT (signal(7)); then we simply wait again. */
+     * blocked (they arrive through the signalfd), and after SIGSTOP/SIGCONT
+     * the kernel restarts poll() itself (signal(7)): no EINTR to handle. */
     while (!stop_requested) {
         if (listener_resume_if_due(&server.listener)) {
             watch_listener(&server, POLLIN);
-            narrate_detail("fd %d: asking for POLLIN again, to try accept() again",
-                           server.listener.fd);
+            narrate_detail("fd %d: POLLIN again, to try accept() again", server.listener.fd);
         }
         int ready = poll(server.watched, server.watched_count,
                          listener_timeout_ms(&server.listener));
-        if (ready < 0) {
-            if (errno == EINTR)
-                continue;
+        if (ready < 0)
             fatal("poll"); /* only with bad arguments: a bug, not a client */
-        }
         narrate_wakeup(&server, ready);
 
         /* 5 处理 - handle what is ready; a stop ends the round: however busy
@@ -270,7 +266,7 @@ int main(int argc, char *argv[])
         }
         if (server.watched[LISTENER_SLOT].revents & POLLIN)
             accept_new_clients(&server);
-        for (size_t slot = 2; slot < server.watched_count; slot++) {
+        for (size_t slot = FIRST_CLIENT_SLOT; slot < server.watched_count; slot++) {
             struct pollfd *entry = &server.watched[slot];
             if (entry->revents == 0)
                 continue;

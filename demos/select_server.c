@@ -17,7 +17,7 @@
  * 1 创建套接字 create the socket, 2 注册 register, 3 查找字典 the lookup table,
  * 4 循环监控 the loop, 5 处理 handle each event. The echo itself (bounded
  * output, backpressure, half-close) is in common/echo.c.
- * poll_server.c and epoll_server.c have the same shape: diff any two.
+ * select_server.c, poll_server.c and epoll_server.c share one shape: diff two.
  */
 #define _GNU_SOURCE
 
@@ -62,7 +62,7 @@ struct server {
     struct echo_shared echo; /* the read buffer and the byte total */
 };
 
-/* ---- What select() reported, for -v --------------------------------------- */
+/* ---- What the wait reported, for -v ---------------------------------------- */
 
 static void print_fd_set(const char *name, const fd_set *set, int highest_fd)
 {
@@ -241,8 +241,8 @@ int main(int argc, char *argv[])
             "are refilled before every call");
 
     /* 4 循环监控 - loop on the wait. EINTR policy: the stop signals are
-     * blocked and arrive through the signalfd, so the wait returns EINTR only
-     * after SIGSTOP/SIGCONT (signal(7)); then we simply wait again. */
+     * blocked (they arrive through the signalfd), and after SIGSTOP/SIGCONT
+     * the kernel restarts select() itself (signal(7)): no EINTR to handle. */
     while (!stop_requested) {
         if (listener_resume_if_due(&server.listener))
             narrate_detail("fd %d: back in rlist, trying accept() again", server.listener.fd);
@@ -253,11 +253,8 @@ int main(int argc, char *argv[])
                                    .tv_usec = (long)(timeout_ms % 1000) * 1000 };
         int ready = select(highest_fd + 1, &readable, &writable, &urgent,
                            timeout_ms < 0 ? NULL : &timeout);
-        if (ready < 0) {
-            if (errno == EINTR)
-                continue;
+        if (ready < 0)
             fatal("select"); /* only with bad arguments: a bug, not a client */
-        }
         narrate_wakeup(ready, &readable, &writable, &urgent, highest_fd);
 
         /* 5 处理 - handle what is ready; a stop ends the round: however busy
