@@ -36,6 +36,9 @@ source "$root/scripts/processes.sh"
 LAB_BUILD="${LAB_BUILD:-$root/build}"
 TRACED='/^(socket|socketpair|bind|listen|accept|accept4|connect|shutdown|recvfrom|recvmsg|sendto|sendmsg|sendfile|read|write|close|select|pselect6|poll|ppoll|epoll_create|epoll_create1|epoll_ctl|epoll_wait|epoll_pwait|epoll_pwait2|signalfd|signalfd4|nanosleep|clock_nanosleep)$'
 SESSION_MESSAGE='hello from trace.sh'
+# A sanitizer build's leak check cannot run under ptrace (it stops the
+# program with a fatal error at exit); the other checks still run.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
 usage() {
     sed -n '6,10s/^# \{0,1\}//p' "$0"
@@ -242,7 +245,7 @@ compare() {
     */struct_pack_demo) session="one record sent (struct_pack_demo.py send), then SIGINT" ;;
     */unix_server) session="echo_client.py -s PATH -m '$SESSION_MESSAGE', then SIGINT" ;;
     esac
-    echo "trace.sh --compare $demo $*"
+    echo "trace.sh --compare $demo${*:+ $*}"
     echo "session: $session"
     echo "calls from the first socket on, narration (write to stdout) left out;"
     echo "|: different, < or >: on one side only"

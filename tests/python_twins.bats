@@ -104,6 +104,7 @@ check_twin_echo() {
     local last
     last=$(tail -n 1 "$SERVER_OUT")
     echo "last line: $last"
+    [ "$(wc -l <"$SERVER_OUT")" -eq 2 ] # -q: the listening line and the summary
     [[ $last =~ ^summary:\ clients=$((clients + 2))\ bytes=$((SESSION_BYTES + clients * 65536))${SUMMARY_EXTRA:-}$ ]]
 }
 

@@ -19,7 +19,6 @@ Python retries a call a signal interrupted (PEP 475).
 """
 
 import errno
-import socket
 import time
 
 import lab

@@ -122,7 +122,7 @@ def main():
                 break
             output.write(data)
             output.flush()
-    except OSError as error:  # TimeoutError (-t) included
+    except OSError as error:  # socket.timeout (-t) included
         failures.append(error)
     if sender is not None:
         sender.join(options.timeout)

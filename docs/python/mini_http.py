@@ -30,6 +30,7 @@ Observe:  the server prints the browser's request line and every header
 
 import errno
 import os
+import socket
 import stat
 import time
 import urllib.parse
@@ -163,7 +164,7 @@ def serve_connection(conn, docroot, totals):
                                              body=b"" if head.startswith("HEAD ") else body)
         except OSError as error:
             lab.warn(f"send() to fd {conn.fileno()} failed", error)
-    except TimeoutError:
+    except socket.timeout:
         lab.narrate(f"fd {conn.fileno()}: no whole request within {REQUEST_TIMEOUT} s; "
                     "closing it")
     except OSError as error:

@@ -32,6 +32,7 @@ Observe:  in nonblock mode a "tick" line per idle round, yet whatever you
 """
 
 import argparse
+import socket
 import time
 
 import lab
@@ -178,7 +179,7 @@ def echo_with_timeouts(conn, timeout_limit, seconds_text, totals):
             lab.narrate_detail(f"recv(fd {fd}) - waits at most {seconds_text}")
             try:
                 data = conn.recv(BUFFER_SIZE)
-            except TimeoutError:  # socket.timeout is TimeoutError since Python 3.10
+            except socket.timeout:  # the notes' name; TimeoutError since Python 3.10
                 if note_timeout(totals, timeout_limit, f"recv(fd {fd})", seconds_text):
                     return True
                 continue
@@ -189,7 +190,7 @@ def echo_with_timeouts(conn, timeout_limit, seconds_text, totals):
             conn.sendall(data)  # also bounded by the timeout, unlike in C
             echoed += len(data)
             totals.bytes += len(data)
-    except OSError as error:  # TimeoutError from sendall() included
+    except OSError as error:  # socket.timeout from sendall() included
         lab.warn(f"echo to fd {fd} failed; closing it", error)
         return False
     finally:
@@ -206,7 +207,7 @@ def serve_with_timeouts(listening, seconds, timeout_limit, totals, clients):
         lab.narrate(f"accept() - waits at most {seconds_text}")
         try:
             conn, peer = listening.accept()
-        except TimeoutError:
+        except socket.timeout:
             if note_timeout(totals, timeout_limit, "accept()", seconds_text):
                 return
             continue
