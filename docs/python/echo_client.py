@@ -87,7 +87,7 @@ def main():
     parser.add_argument("-m", dest="message", metavar="MESSAGE",
                         help="send MESSAGE and a newline, half-close, print the reply")
     parser.add_argument("--send-fd", dest="send_fd", metavar="FILE",
-                        help="with -s: open FILE for appending and pass the descriptor")
+                        help="with -s: open FILE for reading and pass the descriptor")
     parser.add_argument("-t", dest="timeout", type=float, default=30, metavar="SECONDS",
                         help="give up on connect or on a silent server after this long "
                         "(default 30)")
@@ -99,7 +99,7 @@ def main():
 
     descriptor = None
     if options.send_fd:
-        descriptor = os.open(options.send_fd, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        descriptor = os.open(options.send_fd, os.O_RDONLY)
     sock = connect(options)
     failures = []
     if options.message is not None:

@@ -158,7 +158,7 @@ def command_serve(options, st):
     listening = lab.listen_on(options.host, options.port, 16)
     lab.announce_listening(listening)
     lab.narrate(f"st = struct.Struct({st.format!r}): every {st.size} bytes is one record")
-    totals = {"clients": 0, "bytes": 0, "records": 0}
+    totals = {"clients": 0, "records": 0, "bytes": 0, "partial": 0}
     conn = None
     try:
         while True:
@@ -175,8 +175,9 @@ def command_serve(options, st):
     if conn is not None:
         conn.close()
     listening.close()
-    lab.announce(f"summary: clients={totals['clients']} bytes={totals['bytes']} "
-                 f"records={totals['records']}")
+    # The same fields, in the same order, as the C demo's summary.
+    lab.announce(f"summary: clients={totals['clients']} records={totals['records']} "
+                 f"bytes={totals['bytes']} partial={totals['partial']}")
 
 
 def receive_records(conn, fd, st, totals):
@@ -203,6 +204,7 @@ def receive_records(conn, fd, st, totals):
             lab.narrate(f"record {totals['records']} from fd {fd}: {hex_bytes(record)} -> "
                         f"st.unpack() -> {st.unpack(record)!r}")
     if buffer:
+        totals["partial"] += 1
         lab.narrate(f"recv(fd {fd}) -> 0 with {len(buffer)} bytes left over: not a whole "
                     f"{st.size}-byte record; dropped")
     lab.narrate(f"recv(fd {fd}) -> 0: the client closed; close(fd {fd})")

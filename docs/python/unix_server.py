@@ -8,7 +8,8 @@ Shows:    the notes' 本地套接字, two programs on one machine talking
           (getsockopt(SO_PEERCRED): its pid, uid and gid, unforgeable), and
           a client can pass the server an open descriptor along with its
           bytes (SCM_RIGHTS; socket.recv_fds() here): the server gets its
-          own descriptor for the client's open file.
+          own descriptor for the client's open file, reads its first line
+          and sends it back after the echo.
           The loop is the selectors module, the standard library's wrapper
           over epoll: sel.register(sock, EVENT_READ, data) and
           sel.select() -> [(key, events)], where key.data is the object
@@ -22,8 +23,8 @@ Try:      python3 docs/python/unix_server.py -s /tmp/try.sock
           python3 docs/python/echo_client.py -s /tmp/try.sock --send-fd /tmp/note.txt -m hello
 Observe:  the server names the client's pid and uid before a byte moves;
           the descriptor it was passed has its own number on the server's
-          side, points at the same open file (ls -l /proc/PID/fd), and a
-          line written through it lands in /tmp/note.txt. `ls -l` shows
+          side and points at the same open file; the file's first line
+          comes back after the echo. `ls -l` shows
           the socket file (type s) while the server runs; it is removed at
           exit.
 """
@@ -39,6 +40,7 @@ import echo
 import lab
 
 BACKLOG = 64
+LINE_LIMIT = 4096  # of a passed file, its first line at most this
 MAX_FDS = 8  # descriptors accepted with one recvmsg()
 WORDS = ("EVENT_READ off", "EVENT_WRITE on")
 
@@ -62,26 +64,32 @@ class UnixClient(echo.EchoClient):
         if flags & socket.MSG_CTRUNC:
             lab.announce(f"fd {self.fd}: more than {MAX_FDS} descriptors came; the rest were "
                          "closed by the kernel (MSG_CTRUNC)")
+        # As the C server does: the bytes that brought a descriptor are
+        # echoed, then the first line of the file it opens.
         for fd in fds:
-            self.use_passed_descriptor(fd)
+            data += self.first_line_of(fd)
         return data
 
-    def use_passed_descriptor(self, fd):
+    def first_line_of(self, fd):
         self.totals.fds += 1
         try:
             target = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             target = "?"
         lab.narrate(f"recvmsg(fd {self.fd}) -> SCM_RIGHTS: fd {fd}, the client's open {target}")
-        note = f"written by unix_server.py (pid {os.getpid()}) through fd {fd}\n".encode()
         try:
-            written = os.write(fd, note)
-            lab.narrate(f"write(fd {fd}) -> {written} bytes: the same open file as the "
-                        "client's descriptor")
+            # pread() at offset 0 moves no offset: the client's own
+            # descriptor, which shares it, is left where it was.
+            head = os.pread(fd, LINE_LIMIT, 0)
         except OSError as error:
-            lab.warn(f"write(fd {fd}) failed (opened read-only?)", error)
+            lab.warn(f"pread(fd {fd}) failed (not a readable file?)", error)
+            head = b""
+        newline = head.find(b"\n")
+        line = head[:newline + 1] if newline >= 0 else head
         os.close(fd)
-        lab.narrate(f"close(fd {fd}): the client's own descriptor stays open")
+        lab.narrate(f"pread(fd {fd}, offset 0) -> {len(head)} bytes; close(fd {fd}); its first "
+                    f"line ({len(line)} bytes) goes back after the echo")
+        return line
 
 
 def take_stale_path(path):
@@ -194,7 +202,8 @@ def main():
     listening.close()
     os.unlink(options.path)
     lab.narrate(f"unlink({options.path}): the socket file is gone")
-    lab.announce(f"summary: clients={totals.clients} bytes={totals.bytes} fds={totals.fds}")
+    lab.announce(f"summary: clients={totals.clients} bytes={totals.bytes} "
+                 f"descriptors={totals.fds}")
 
 
 if __name__ == "__main__":
