@@ -71,8 +71,8 @@ test-sanitize:       ## the same tests against the sanitizer build
 lab3: all            ## walk the whole lab, narrated, with a scoreboard (ONLY="NAME..." for some)
 	@scripts/lab3.sh $(if $(ONLY),--only $(ONLY))
 
-bench: all           ## select vs poll vs epoll benchmarks (slow; results in build/bench/)
-	@scripts/bench.sh
+bench: all           ## every benchmark, one summary table (QUICK=1: about a minute; results in build/bench/)
+	@scripts/bench_all.sh $(if $(QUICK),--quick)
 
 stress: all          ## every echo server against a hostile crowd, then SIGINT (QUICK=1: smaller)
 	@scripts/stress.sh $(if $(QUICK),--quick)
