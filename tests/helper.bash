@@ -224,7 +224,7 @@ wait_until_busy() {
 # defer the stop.
 check_stop_under_load() {
     start_server "$@" -q
-    start_program tools/echo_load -t 60 -p "$SERVER_PORT" -n 4 -b 64G -s 7 concurrent
+    start_program tools/echo_load -t 60 -p "$SERVER_PORT" -n 4 -b 65536M -s 7 concurrent
     local load_pid=$PROGRAM_PID
     wait_until_busy "$SERVER_PID" 20
     kill -0 "$load_pid" # still streaming when the signal lands
