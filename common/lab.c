@@ -360,15 +360,24 @@ int set_nonblocking(int fd)
     return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
+/* A stop request ends the loop wherever it finds one: before a write, after
+ * an EINTR, and after a short write. The last matters most: a signal that
+ * lands while write() sleeps on a full socket makes it return what it had
+ * copied so far, a short count and no EINTR. Writing the rest would sleep
+ * again, for as long as the peer does not read, with the stop already asked. */
 ssize_t write_all(int fd, const void *buffer, size_t length)
 {
     const char *next = buffer;
     size_t left = length;
     while (left > 0) {
+        if (stop_requested) {
+            errno = EINTR;
+            return -1;
+        }
         ssize_t written = write(fd, next, left);
         if (written < 0) {
-            if (errno == EINTR && !stop_requested)
-                continue;
+            if (errno == EINTR)
+                continue; /* the check above decides */
             return -1;
         }
         next += written;

@@ -117,8 +117,10 @@ int connect_to(const char *host, int port);
 /* Add O_NONBLOCK; -1 with errno on failure. */
 int set_nonblocking(int fd);
 
-/* write() until every byte is written, through short writes and EINTR
- * (but not past a stop request). Returns length, or -1 with errno. */
+/* write() until every byte is written, through short writes and EINTR,
+ * but never past a stop request: once stop_requested is set it gives up,
+ * after a short write too. Returns length, or -1 with errno (EINTR when
+ * it gave up for a stop). */
 ssize_t write_all(int fd, const void *buffer, size_t length);
 
 /* ---- Signals and limits ------------------------------------------------ */
