@@ -431,21 +431,6 @@ static void serve_with_timeouts(int listening_fd, double seconds, long timeout_l
 
 enum { OPTION_MODE = 256 };
 
-/* Positive seconds, decimals allowed ("3", "0.5"); 0 on success. */
-static int parse_seconds(const char *text, double *seconds)
-{
-    char *end;
-    errno = 0;
-    double value = strtod(text, &end);
-    if (text[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(value))
-        return -1;
-    /* Below a millisecond the kernel's timer cannot tell the difference. */
-    if (value < 0.001 || value > TIMEOUT_MAXIMUM_SECONDS)
-        return -1;
-    *seconds = value;
-    return 0;
-}
-
 int main(int argc, char *argv[])
 {
     const char *host = "127.0.0.1";
@@ -479,7 +464,8 @@ int main(int argc, char *argv[])
             interval_given = true;
             break;
         case 't':
-            if (parse_seconds(optarg, &timeout_seconds) < 0)
+            /* Below a millisecond the kernel's timer cannot tell the difference. */
+            if (parse_seconds(optarg, 0.001, TIMEOUT_MAXIMUM_SECONDS, &timeout_seconds) < 0)
                 usage_error(usage_text, "bad -t '%s': expected seconds from 0.001 to %g "
                             "(e.g. 3 or 0.5)", optarg, TIMEOUT_MAXIMUM_SECONDS);
             timeout_given = true;
