@@ -3,13 +3,13 @@
 
 load helper
 
-@test "-h prints usage on stdout and exits 0" {
+@test "blocking_echo: -h prints usage on stdout and exits 0" {
     run "$(bin blocking_echo)" -h
     [ "$status" -eq 0 ]
     [[ ${lines[0]} == "usage: blocking_echo "* ]]
 }
 
-@test "bad options exit 2 with a one-line reason and the usage" {
+@test "blocking_echo: bad options exit 2 with a one-line reason and the usage" {
     local arguments
     for arguments in "-p 70000" "-p abc" "-p" "-x" "--bogus" "-H 999.1.1.1" "extra"; do
         # shellcheck disable=SC2086 # split on purpose
@@ -22,14 +22,14 @@ load helper
     done
 }
 
-@test "a port already in use exits 1 naming EADDRINUSE" {
+@test "blocking_echo: a port already in use exits 1 naming EADDRINUSE" {
     start_server blocking_echo
     run --separate-stderr "$(bin blocking_echo)" -p "$SERVER_PORT"
     [ "$status" -eq 1 ]
     [[ $stderr == *"Address already in use (EADDRINUSE)"* ]]
 }
 
-@test "it echoes a line and narrates accept and recv" {
+@test "blocking_echo: it echoes a line and narrates accept and recv" {
     start_server blocking_echo
     local client reply
     exec {client}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
@@ -43,7 +43,7 @@ load helper
     grep -qE '^recv\(fd [0-9]+\) -> 22 bytes' "$SERVER_OUT"
 }
 
-@test "a second client connects at once but is echoed only after the first leaves" {
+@test "blocking_echo: a second client connects at once but is echoed only after the first leaves" {
     start_server blocking_echo
     local first second reply=''
     exec {first}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
@@ -66,7 +66,7 @@ load helper
     [ "$(grep -c '^accept() ->' "$SERVER_OUT")" -eq 2 ]
 }
 
-@test "1 MiB of random bytes comes back intact" {
+@test "blocking_echo: 1 MiB of random bytes comes back intact" {
     start_server blocking_echo -q
     head -c 1048576 /dev/urandom >"$BATS_TEST_TMPDIR/sent"
     "$(bin tcp_client)" -q -p "$SERVER_PORT" \
@@ -77,7 +77,7 @@ load helper
     grep -qx 'summary: clients=1 bytes=1048576' "$SERVER_OUT"
 }
 
-@test "a client that resets mid-echo costs one line; the server goes on" {
+@test "blocking_echo: a client that resets mid-echo costs one line; the server goes on" {
     start_server blocking_echo
     run "$(bin tools/echo_load)" -p "$SERVER_PORT" -b 4194304 reset
     [ "$status" -eq 0 ]
@@ -90,7 +90,7 @@ load helper
     [ "$output" = "still here" ]
 }
 
-@test "SIGINT while blocked in recv() with a client connected: exit 0 and a summary" {
+@test "blocking_echo: SIGINT while blocked in recv() with a client connected: exit 0 and a summary" {
     start_server blocking_echo
     local client reply
     exec {client}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
@@ -103,7 +103,7 @@ load helper
     [ "$(tail -n 1 "$SERVER_OUT")" = "summary: clients=1 bytes=4" ]
 }
 
-@test "SIGTERM while blocked in accept(): exit 0 and a summary" {
+@test "blocking_echo: SIGTERM while blocked in accept(): exit 0 and a summary" {
     start_server blocking_echo
     wait_for_line "$SERVER_OUT" '^accept\(\) - blocks'
     stop_server TERM
@@ -111,7 +111,7 @@ load helper
     [ "$(tail -n 1 "$SERVER_OUT")" = "summary: clients=0 bytes=0" ]
 }
 
-@test "-q keeps only the listening line and the summary" {
+@test "blocking_echo: -q keeps only the listening line and the summary" {
     start_server blocking_echo -q
     run "$(bin tcp_client)" -q -p "$SERVER_PORT" -m quiet
     [ "$output" = quiet ]
@@ -121,7 +121,7 @@ load helper
     [ "$(tail -n 1 "$SERVER_OUT")" = "summary: clients=1 bytes=6" ]
 }
 
-@test "-H ::1 listens on IPv6 and says [::1]:PORT" {
+@test "blocking_echo: -H ::1 listens on IPv6 and says [::1]:PORT" {
     grep -qs '^0\{31\}1 ' /proc/net/if_inet6 || skip "this host has no IPv6 loopback"
     start_server blocking_echo -H ::1
     [[ $(head -n 1 "$SERVER_OUT") =~ ^listening\ on\ \[::1\]:[0-9]+$ ]]

@@ -5,7 +5,7 @@
 bats_require_minimum_version 1.5.0
 load helper
 
-@test "-h prints usage on stdout and exits 0" {
+@test "nonblock_timeout: -h prints usage on stdout and exits 0" {
     run --separate-stderr "$(bin nonblock_timeout)" -h
     [ "$status" -eq 0 ]
     [[ ${lines[0]} == "usage: nonblock_timeout "* ]]
@@ -13,7 +13,7 @@ load helper
     [ -z "$stderr" ]
 }
 
-@test "bad options exit 2 with a one-line reason and the usage" {
+@test "nonblock_timeout: bad options exit 2 with a one-line reason and the usage" {
     local arguments
     for arguments in "-x" "--bogus" "--mode" "--mode fast" "-i 0" "-i abc" "-i 60001" \
         "-t abc" "--mode timeout -t abc" "--mode timeout -t 0" "--mode timeout -t -1" \
@@ -28,7 +28,7 @@ load helper
     done
 }
 
-@test "a port already in use exits 1 naming EADDRINUSE" {
+@test "nonblock_timeout: a port already in use exits 1 naming EADDRINUSE" {
     start_server nonblock_timeout
     run --separate-stderr "$(bin nonblock_timeout)" -p "$SERVER_PORT"
     [ "$status" -eq 1 ]
@@ -38,7 +38,7 @@ load helper
     [[ $stderr == *"Address already in use (EADDRINUSE)"* ]]
 }
 
-@test "nonblock: accept and recv say EAGAIN, it does other work, and it does not spin" {
+@test "nonblock_timeout: nonblock: accept and recv say EAGAIN, it does other work, and it does not spin" {
     start_server nonblock_timeout -i 50
     wait_for_line "$SERVER_OUT" '^tick 1: accept\(\) -> EAGAIN \(no client waiting\)$'
     grep -qx 'doing other work (tick 1) for 50 ms while nothing is ready' "$SERVER_OUT"
@@ -58,7 +58,7 @@ load helper
     ((after - before < 50))
 }
 
-@test "nonblock: echoes a message and 1 MiB intact, and SIGINT gives the summary" {
+@test "nonblock_timeout: nonblock: echoes a message and 1 MiB intact, and SIGINT gives the summary" {
     start_server nonblock_timeout -i 20
     run --separate-stderr timeout 20 "$(bin tcp_client)" -p "$SERVER_PORT" -m 'hello, nonblocking'
     [ "$status" -eq 0 ]
@@ -75,7 +75,7 @@ load helper
     [ "$(tail -n 1 "$SERVER_OUT")" = "summary: clients=2 bytes=1048595 ticks=$(grep -c '^doing other work' "$SERVER_OUT")" ]
 }
 
-@test "nonblock: a silent client does not stop another from being echoed" {
+@test "nonblock_timeout: nonblock: a silent client does not stop another from being echoed" {
     start_server nonblock_timeout -i 20
     start_program_holding_stdin tcp_client -p "$SERVER_PORT"
     wait_for_line "$SERVER_OUT" '^accept\(\) -> fd'
@@ -85,7 +85,7 @@ load helper
     [ "$(grep -c '^accept() -> fd' "$SERVER_OUT")" -eq 2 ]
 }
 
-@test "nonblock: a client that resets mid-echo costs one line; the server goes on" {
+@test "nonblock_timeout: nonblock: a client that resets mid-echo costs one line; the server goes on" {
     start_server nonblock_timeout -i 20
     local client byte
     exec {client}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
@@ -101,7 +101,7 @@ load helper
     [ "$output" = 'still here' ]
 }
 
-@test "nonblock: -n COUNT stops after COUNT ticks with the summary" {
+@test "nonblock_timeout: nonblock: -n COUNT stops after COUNT ticks with the summary" {
     run --separate-stderr timeout 20 "$(bin nonblock_timeout)" -p 0 -i 10 -n 3
     [ "$status" -eq 0 ]
     [ "$(grep -c '^tick [0-9]*: accept() -> EAGAIN' <<<"$output")" -eq 3 ]
@@ -115,7 +115,7 @@ load helper
     [ "${lines[1]}" = "summary: clients=0 bytes=0 ticks=3" ]
 }
 
-@test "timeout: accept() times out after about -t seconds; -n 2 ends it with status 0" {
+@test "nonblock_timeout: timeout: accept() times out after about -t seconds; -n 2 ends it with status 0" {
     start_server nonblock_timeout --mode timeout -t 1 -n 2
     local started finished
     started=$(now_ms)
@@ -138,7 +138,7 @@ load helper
     [ "${lines[1]}" = "summary: clients=0 bytes=0 timeouts=2" ]
 }
 
-@test "timeout: recv() times out on a silent client, the echo still works, timeouts count" {
+@test "nonblock_timeout: timeout: recv() times out on a silent client, the echo still works, timeouts count" {
     # -t 1 leaves the client a second to connect before accept() times out.
     start_server nonblock_timeout --mode timeout -t 1 -n 2
     start_program_holding_stdin tcp_client -p "$SERVER_PORT"
@@ -155,7 +155,7 @@ load helper
     [ "$EXIT_STATUS" -eq 0 ]
 }
 
-@test "SIGINT while blocked or sleeping ends either mode at once with status 0 and the summary" {
+@test "nonblock_timeout: SIGINT while blocked or sleeping ends either mode at once with status 0 and the summary" {
     start_server nonblock_timeout --mode timeout -t 60
     wait_for_line "$SERVER_OUT" '^accept\(\) - blocks for at most 60 seconds$'
     stop_server INT

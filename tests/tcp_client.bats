@@ -28,7 +28,7 @@ wait_for_connections() {
     done
 }
 
-@test "-h prints usage on stdout and exits 0" {
+@test "tcp_client: -h prints usage on stdout and exits 0" {
     run --separate-stderr "$(bin tcp_client)" -h
     [ "$status" -eq 0 ]
     [[ ${lines[0]} == "usage: tcp_client "* ]]
@@ -36,7 +36,7 @@ wait_for_connections() {
     [ -z "$stderr" ]
 }
 
-@test "bad options exit 2 with a one-line reason and the usage" {
+@test "tcp_client: bad options exit 2 with a one-line reason and the usage" {
     local arguments
     for arguments in "-x" "--bogus" "-p" "-p 70000" "-p abc" "-p 0" "--idle 0" \
         "--idle 1000001" "--idle abc" "-t abc" "-t 0" "-t -1" "-t 1e999" \
@@ -51,7 +51,7 @@ wait_for_connections() {
     done
 }
 
-@test "-m sends the message and a newline, prints the reply, exits 0" {
+@test "tcp_client: -m sends the message and a newline, prints the reply, exits 0" {
     start_server blocking_echo
     run --separate-stderr "$(bin tcp_client)" -p "$SERVER_PORT" -m 'hello, echo'
     [ "$status" -eq 0 ]
@@ -61,7 +61,7 @@ wait_for_connections() {
     wait_for_line "$SERVER_OUT" '^close\(fd [0-9]+\) after echoing 12 bytes'
 }
 
-@test "default mode copies stdin to the server and replies to stdout, half-closing at the end" {
+@test "tcp_client: default mode copies stdin to the server and replies to stdout, half-closing at the end" {
     start_server blocking_echo
     printf 'one\ntwo\n\0binary\xff\n' >"$BATS_TEST_TMPDIR/sent"
     "$(bin tcp_client)" -v -p "$SERVER_PORT" <"$BATS_TEST_TMPDIR/sent" \
@@ -72,7 +72,7 @@ wait_for_connections() {
     grep -qE '^tcp_client: recv\(\) -> 0: the server closed' "$BATS_TEST_TMPDIR/notes"
 }
 
-@test "1 MiB of random bytes through blocking_echo comes back intact" {
+@test "tcp_client: 1 MiB of random bytes through blocking_echo comes back intact" {
     start_server blocking_echo -q
     head -c 1048576 /dev/urandom >"$BATS_TEST_TMPDIR/sent"
     timeout 30 "$(bin tcp_client)" -p "$SERVER_PORT" \
@@ -80,7 +80,7 @@ wait_for_connections() {
     cmp "$BATS_TEST_TMPDIR/sent" "$BATS_TEST_TMPDIR/received"
 }
 
-@test "a closed stdout (EPIPE) ends it with status 1 and one line" {
+@test "tcp_client: a closed stdout (EPIPE) ends it with status 1 and one line" {
     start_server blocking_echo -q
     head -c 1048576 /dev/urandom >"$BATS_TEST_TMPDIR/sent"
     # shellcheck disable=SC2016 # expanded by the inner bash
@@ -91,7 +91,7 @@ wait_for_connections() {
     [[ $stderr == "tcp_client: write to stdout: Broken pipe (EPIPE)" ]]
 }
 
-@test "--idle N holds N connections until SIGTERM, then exits 0" {
+@test "tcp_client: --idle N holds N connections until SIGTERM, then exits 0" {
     start_server blocking_echo -q
     start_program_holding_stdin tcp_client --idle 10 -p "$SERVER_PORT"
     local client_pid=$PROGRAM_PID client_out=$PROGRAM_OUT
@@ -106,14 +106,14 @@ wait_for_connections() {
     wait_for_connections "$SERVER_PORT" 0
 }
 
-@test "--idle N lets go at end of stdin" {
+@test "tcp_client: --idle N lets go at end of stdin" {
     start_server blocking_echo -q
     run --separate-stderr timeout 20 "$(bin tcp_client)" --idle 3 -p "$SERVER_PORT" </dev/null
     [ "$status" -eq 0 ]
     [ "$output" = "holding 3 connections" ]
 }
 
-@test "--idle raises its own soft descriptor limit, and reports EMFILE at the hard one" {
+@test "tcp_client: --idle raises its own soft descriptor limit, and reports EMFILE at the hard one" {
     start_server blocking_echo -q
     # 15 connections need 18 descriptors; the soft limit starts at 12.
     # shellcheck disable=SC2016 # expanded by the inner bash
@@ -133,7 +133,7 @@ wait_for_connections() {
     [[ $stderr =~ ^tcp_client:\ opened\ [0-9]+\ of\ 15\ connections\;\ .*\(EMFILE\)$ ]]
 }
 
-@test "-t connects with a timeout and narrates EINPROGRESS, poll and SO_ERROR" {
+@test "tcp_client: -t connects with a timeout and narrates EINPROGRESS, poll and SO_ERROR" {
     start_server blocking_echo
     run --separate-stderr "$(bin tcp_client)" -t 2 -p "$SERVER_PORT" -m timely
     [ "$status" -eq 0 ]
@@ -148,7 +148,7 @@ wait_for_connections() {
     [ -z "$stderr" ]
 }
 
-@test "-t reports a connect that does not finish in time (exit 1)" {
+@test "tcp_client: -t reports a connect that does not finish in time (exit 1)" {
     # A listener whose accept queue is full drops new SYNs, so connect()
     # stays in progress. Stop the server so it never accepts, fill its queue
     # with --idle (which itself times out once the queue is full), and try.
@@ -175,7 +175,7 @@ wait_for_connections() {
     ((finished - started < 8000))
 }
 
-@test "a refused connect exits 1 naming ECONNREFUSED" {
+@test "tcp_client: a refused connect exits 1 naming ECONNREFUSED" {
     # A port that was just listening and is now closed.
     start_server blocking_echo -q
     local port=$SERVER_PORT
@@ -191,7 +191,7 @@ wait_for_connections() {
     [ "$stderr" = "tcp_client: opened 0 of 5 connections; connect to 127.0.0.1 port $port: Connection refused (ECONNREFUSED)" ]
 }
 
-@test "SIGTERM while connected and waiting ends it with status 0" {
+@test "tcp_client: SIGTERM while connected and waiting ends it with status 0" {
     start_server blocking_echo
     start_program_holding_stdin tcp_client -p "$SERVER_PORT"
     wait_for_line "$SERVER_OUT" '^accept\(\) -> fd'
