@@ -451,7 +451,8 @@ static int echo_one_message(int socket_fd, const unsigned char *message, size_t 
     while (checked < size) {
         struct pollfd watched = {
             .fd = socket_fd, .events = (short)(POLLIN | (sent < size ? POLLOUT : 0)) };
-        int ready = poll(&watched, 1, milliseconds_until(deadline));
+        int milliseconds = milliseconds_until(deadline);
+        int ready = milliseconds > 0 ? poll(&watched, 1, milliseconds) : 0;
         if (stop_requested || ready == 0)
             return complain(0, "%s with %ld of %ld messages echoed; nothing measured",
                             stop_requested ? "stopped" : "--deadline passed", number - 1, count);
