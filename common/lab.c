@@ -10,8 +10,10 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 volatile sig_atomic_t stop_requested = 0;
@@ -94,6 +97,17 @@ const char *describe_mask(unsigned mask, const struct named_bit *names, size_t n
     if (mask != 0 && used < text_size)
         snprintf(text + used, text_size - used, "%s0x%x", used > 0 ? "|" : "", mask);
     return text;
+}
+
+const char *describe_poll_events(short events, char *text, size_t text_size)
+{
+    static const struct named_bit names[] = {
+        { POLLIN, "POLLIN" },   { POLLPRI, "POLLPRI" }, { POLLOUT, "POLLOUT" },
+        { POLLERR, "POLLERR" }, { POLLHUP, "POLLHUP" }, { POLLNVAL, "POLLNVAL" },
+        { POLLRDHUP, "POLLRDHUP" },
+    };
+    return describe_mask((unsigned short)events, names, sizeof names / sizeof names[0], text,
+                         text_size);
 }
 
 /* ---- Errors ------------------------------------------------------------- */
@@ -177,6 +191,39 @@ void usage_error(const char *usage_text, const char *format, ...)
     exit(2);
 }
 
+void ensure_standard_descriptors(void)
+{
+    /* open() takes the lowest free number: fd itself, or it failed. */
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+            exit(1);
+}
+
+void note(int level, const char *format, ...)
+{
+    if (narration_level < level)
+        return;
+    fprintf(stderr, "%s: ", program_invocation_short_name);
+    va_list arguments;
+    va_start(arguments, format);
+    vfprintf(stderr, format, arguments);
+    va_end(arguments);
+    fputc('\n', stderr);
+}
+
+int complain(int error_number, const char *format, ...)
+{
+    print_error_prefix();
+    va_list arguments;
+    va_start(arguments, format);
+    vfprintf(stderr, format, arguments);
+    va_end(arguments);
+    if (error_number != 0)
+        fprintf(stderr, ": %s (%s)", strerror(error_number), errno_name(error_number));
+    fputc('\n', stderr);
+    return 1;
+}
+
 /* ---- Command-line values ------------------------------------------------ */
 
 void reject_option(int option, char *const argv[], const char *usage_text)
@@ -200,6 +247,19 @@ int parse_number(const char *text, long minimum, long maximum, long *value)
     if (number < minimum || number > maximum)
         return -1;
     *value = number;
+    return 0;
+}
+
+int parse_seconds(const char *text, double minimum, double maximum, double *seconds)
+{
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (text[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(value))
+        return -1;
+    if (value < minimum || value > maximum)
+        return -1;
+    *seconds = value;
     return 0;
 }
 
@@ -400,15 +460,31 @@ int set_nonblocking(int fd)
     return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
+double monotonic_seconds(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* A stop request ends the loop wherever it finds one: before a write, after
+ * an EINTR, and after a short write. The last matters most: a signal that
+ * lands while write() sleeps on a full socket makes it return what it had
+ * copied so far, a short count and no EINTR. Writing the rest would sleep
+ * again, for as long as the peer does not read, with the stop already asked. */
 ssize_t write_all(int fd, const void *buffer, size_t length)
 {
     const char *next = buffer;
     size_t left = length;
     while (left > 0) {
+        if (stop_requested) {
+            errno = EINTR;
+            return -1;
+        }
         ssize_t written = write(fd, next, left);
         if (written < 0) {
-            if (errno == EINTR && !stop_requested)
-                continue;
+            if (errno == EINTR)
+                continue; /* the check above decides */
             return -1;
         }
         next += written;
@@ -522,4 +598,23 @@ long raise_descriptor_limit(void)
                 (unsigned long long)before);
     }
     return limit.rlim_cur > (rlim_t)LONG_MAX ? LONG_MAX : (long)limit.rlim_cur;
+}
+
+static long limit_as_long(rlim_t limit)
+{
+    return limit > (rlim_t)LONG_MAX ? LONG_MAX : (long)limit;
+}
+
+long raise_descriptor_limit_to(long wanted, long *before)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0)
+        return *before = -1;
+    *before = limit_as_long(limit.rlim_cur);
+    if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= (rlim_t)wanted)
+        return *before;
+    limit.rlim_cur = (rlim_t)wanted < limit.rlim_max ? (rlim_t)wanted : limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) < 0)
+        return *before;
+    return limit_as_long(limit.rlim_cur);
 }

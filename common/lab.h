@@ -56,6 +56,10 @@ struct named_bit {
 const char *describe_mask(unsigned mask, const struct named_bit *names, size_t name_count,
                           char *text, size_t text_size);
 
+/* "POLLIN|POLLHUP" for a poll() events or revents mask: describe_mask()
+ * with the names of poll(2). Returns text. */
+const char *describe_poll_events(short events, char *text, size_t text_size);
+
 /* ---- Errors that end the program --------------------------------------- */
 
 /* "ECONNRESET" for ECONNRESET; "errno 123" for one it does not know. */
@@ -73,6 +77,24 @@ void fatal_message(const char *format, ...)
 void usage_error(const char *usage_text, const char *format, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 
+/* ---- Notes and errors on stderr, for a client whose stdout is its data - */
+
+/* A client started with stdin, stdout or stderr closed would give that
+ * number to its first socket, and data would go astray: open /dev/null on
+ * each one closed (a closed stdin then reads as end of input), or exit 1. */
+void ensure_standard_descriptors(void);
+
+/* stderr: "PROGRAM: message", shown when narration_level >= level. */
+void note(int level, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* stderr: "PROGRAM: message: strerror (ERRNO_NAME)" for error_number, or
+ * "PROGRAM: message" alone when it is 0. Like fatal(), but it returns, so
+ * the caller can free what it holds before it exits: returns 1, the exit
+ * status of a failure, for `return complain(...)`. */
+int complain(int error_number, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* ---- Command-line values ----------------------------------------------- */
 
 /* The default: branch of a getopt loop whose optstring starts with "+:"
@@ -84,6 +106,10 @@ void reject_option(int option, char *const argv[], const char *usage_text)
 
 /* Whole decimal number in [minimum, maximum]; 0 on success, -1 if not. */
 int parse_number(const char *text, long minimum, long maximum, long *value);
+
+/* Seconds, decimals allowed ("3", "0.5"), in [minimum, maximum]; 0 on
+ * success, -1 if not. */
+int parse_seconds(const char *text, double minimum, double maximum, double *seconds);
 
 /* Port 0..65535 (0: the kernel picks one), or usage_error(). */
 int parse_port_or_exit(const char *text, const char *usage_text);
@@ -129,8 +155,10 @@ int connect_to(const char *host, int port);
 /* Add O_NONBLOCK; -1 with errno on failure. */
 int set_nonblocking(int fd);
 
-/* write() until every byte is written, through short writes and EINTR
- * (but not past a stop request). Returns length, or -1 with errno. */
+/* write() until every byte is written, through short writes and EINTR,
+ * but never past a stop request: once stop_requested is set it gives up,
+ * after a short write too. Returns length, or -1 with errno (EINTR when
+ * it gave up for a stop). */
 ssize_t write_all(int fd, const void *buffer, size_t length);
 
 /* ---- Tables that grow -------------------------------------------------- */
@@ -141,6 +169,9 @@ ssize_t write_all(int fd, const void *buffer, size_t length);
  * array and *count untouched) if memory runs out. The servers' tables from
  * descriptor to client grow this way, with the highest descriptor in use. */
 void *grow_table(void *array, size_t *count, size_t needed, size_t entry_size);
+
+/* CLOCK_MONOTONIC in seconds, for deadlines and timing runs. */
+double monotonic_seconds(void);
 
 /* ---- Signals and limits ------------------------------------------------ */
 
@@ -170,5 +201,11 @@ void block_stop_signals(sigset_t *wait_mask);
 /* Raise the soft RLIMIT_NOFILE to the hard limit, narrated; returns the
  * soft limit now in force. */
 long raise_descriptor_limit(void);
+
+/* The same without a word, for a program whose stdout is not for narration:
+ * raise the soft limit to wanted descriptors, or as near as the hard limit
+ * allows, never lower. *before gets the soft limit found. Returns the soft
+ * limit now in force (-1 if getrlimit fails). */
+long raise_descriptor_limit_to(long wanted, long *before);
 
 #endif

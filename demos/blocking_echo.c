@@ -46,14 +46,13 @@ static unsigned long long echo_until_closed(int client_fd)
     unsigned long long echoed = 0;
 
     narrate("recv() - blocks until fd %d sends data or closes", client_fd);
-    for (;;) {
+    while (!stop_requested) {
         narrate_detail("recv(fd %d) - waiting", client_fd);
         ssize_t received = recv(client_fd, buffer, sizeof buffer, 0);
         if (received < 0) {
-            if (errno == EINTR && !stop_requested)
-                continue;
-            if (errno != EINTR)
-                warn_errno("recv() on fd %d failed; closing it", client_fd);
+            if (errno == EINTR)
+                continue; /* a signal: the loop condition decides */
+            warn_errno("recv() on fd %d failed; closing it", client_fd);
             return echoed;
         }
         if (received == 0) {
@@ -63,7 +62,8 @@ static unsigned long long echo_until_closed(int client_fd)
         narrate("recv(fd %d) -> %zd bytes; sending them back", client_fd, received);
 
         /* A blocking write may still be short (a signal, a full buffer):
-         * write_all() loops until every byte is out. */
+         * write_all() loops until every byte is out, or a stop is asked.
+         * Under a client that never reads, this is where Ctrl-C finds us. */
         if (write_all(client_fd, buffer, (size_t)received) < 0) {
             if (!stop_requested)
                 warn_errno("write() to fd %d failed; closing it", client_fd);
@@ -71,6 +71,7 @@ static unsigned long long echo_until_closed(int client_fd)
         }
         echoed += (unsigned long long)received;
     }
+    return echoed;
 }
 
 int main(int argc, char *argv[])

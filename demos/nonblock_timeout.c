@@ -9,7 +9,9 @@
  *          O_NONBLOCK on every socket, so accept() and recv() return at once
  *          with EAGAIN when nothing is there. The program must keep asking;
  *          between rounds it does "other work" (here: it says so and sleeps
- *          -i milliseconds, so it never spins on the CPU).
+ *          -i milliseconds, so it never spins on the CPU). Even the stop is
+ *          asked: SIGINT and SIGTERM arrive on a descriptor (a signalfd)
+ *          that each round reads like the sockets, and the sleep watches.
  *          --mode timeout, the twin of sock.settimeout(3): ordinary blocking
  *          sockets with SO_RCVTIMEO, so accept() and recv() give up after
  *          -t seconds with EAGAIN; the program notes the timeout and decides
@@ -33,6 +35,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -43,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "echo.h"
 #include "lab.h"
 
 #define DEFAULT_PORT 9002
@@ -78,6 +82,11 @@ struct totals {
 };
 
 /* ---- Non-blocking mode --------------------------------------------------- */
+
+/* No EINTR branch on accept(), recv() or send() in this mode: every socket
+ * is non-blocking, so none of these calls ever sleeps, and SIGINT and
+ * SIGTERM are blocked (they arrive on the stop descriptor), so no handler
+ * runs to interrupt one. Only the sleep of the other work is a wait. */
 
 /* One client of the non-blocking server. Bytes received wait in pending
  * until send() has taken them all; while any wait, we do not recv() more,
@@ -131,7 +140,7 @@ static void close_client(struct client *client)
 }
 
 /* One accept() try. Returns true if something happened. */
-static bool try_accept(int listening_fd, struct client *clients, struct totals *totals,
+static bool try_accept(struct listener *listener, struct client *clients, struct totals *totals,
                        struct round_report *report)
 {
     struct client *free_slot = NULL;
@@ -143,21 +152,21 @@ static bool try_accept(int listening_fd, struct client *clients, struct totals *
         report_add(report, "all %d client slots busy, accept() not called", MAX_CLIENTS);
         return false;
     }
+    /* Out of descriptors, the listener (common/echo.h) said so once and
+     * pauses: no accept() for LISTENER_PAUSE_MS, however busy the rounds. */
+    if (listener->paused && !listener_resume_if_due(listener)) {
+        report_add(report, "accept() paused (no descriptor free)");
+        return false;
+    }
 
     struct sockaddr_storage peer;
-    socklen_t peer_length = sizeof peer;
-    int client_fd = accept4(listening_fd, (struct sockaddr *)&peer, &peer_length,
-                            SOCK_NONBLOCK | SOCK_CLOEXEC);
+    socklen_t peer_length;
+    int client_fd = listener_accept(listener, &peer, &peer_length); /* accept4, SOCK_NONBLOCK */
     if (client_fd < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (errno == EAGAIN)
             report_add(report, "accept() -> EAGAIN (no client waiting)");
-            return false;
-        }
-        if (errno == EINTR || errno == ECONNABORTED)
-            return false; /* nothing lost; the next round asks again */
-        /* EMFILE and friends: say so; the round's sleep paces the retries. */
-        warn_errno("accept() failed");
-        report_add(report, "accept() -> %s", errno_name(errno));
+        else
+            report_add(report, "accept() -> %s", errno_name(errno));
         return false;
     }
 
@@ -187,8 +196,6 @@ static bool try_client(struct client *client, struct totals *totals,
                 report_add(report, "send(fd %d) -> EAGAIN (%zu bytes kept)", fd, waiting);
                 return false;
             }
-            if (errno == EINTR)
-                return false;
             warn_errno("send() to fd %d failed; closing it", fd);
             close_client(client);
             return true;
@@ -212,8 +219,6 @@ static bool try_client(struct client *client, struct totals *totals,
             report_add(report, "recv(fd %d) -> EAGAIN (no data yet)", fd);
             return false;
         }
-        if (errno == EINTR)
-            return false;
         warn_errno("recv() on fd %d failed; closing it", fd);
         close_client(client);
         return true;
@@ -232,24 +237,27 @@ static bool try_client(struct client *client, struct totals *totals,
     return true;
 }
 
-/* Sleep for the "other work"; a signal cuts it short (EINTR), and the
- * caller's loop then sees stop_requested. */
-static void do_other_work(long milliseconds)
+/* The "other work", here a sleep of -i ms. It sleeps in poll() on the stop
+ * descriptor alone (the sockets are the rounds' business): a pending stop
+ * signal makes it readable, so Ctrl-C ends the sleep at once, even one that
+ * came an instant before the sleep began. An EINTR (SIGSTOP, then SIGCONT:
+ * see signal(7)) only ends the sleep early; the next round asks again. */
+static void do_other_work(int stop_fd, long milliseconds)
 {
-    struct timespec pause = {
-        .tv_sec = milliseconds / 1000,
-        .tv_nsec = (milliseconds % 1000) * 1000000L,
-    };
-    nanosleep(&pause, NULL);
+    struct pollfd stop = { .fd = stop_fd, .events = POLLIN };
+    poll(&stop, 1, (int)milliseconds);
 }
 
 static void serve_nonblocking(int listening_fd, long interval_ms, long tick_limit,
                               struct totals *totals)
 {
-    if (set_nonblocking(listening_fd) < 0)
-        fatal("fcntl O_NONBLOCK on fd %d", listening_fd);
+    struct listener listener;
+    listener_start(&listener, listening_fd); /* fcntl O_NONBLOCK, or fatal() */
     narrate("fcntl(fd %d, F_SETFL, O_NONBLOCK) - Python: sock.setblocking(False); "
             "accept() will never wait", listening_fd);
+    int stop_fd = open_stop_signal_fd();
+    narrate("signalfd() -> fd %d: SIGINT and SIGTERM now arrive as data on it; "
+            "every round reads it too", stop_fd);
 
     struct client *clients = calloc(MAX_CLIENTS, sizeof *clients);
     if (clients == NULL)
@@ -262,8 +270,13 @@ static void serve_nonblocking(int listening_fd, long interval_ms, long tick_limi
      * everything said EAGAIN is followed by other work - so the server
      * neither spins nor lets data wait while it has work. */
     while (!stop_requested) {
+        /* The stop is asked like a socket: read() on the signalfd says
+         * EAGAIN until a stop signal has come. Once a round, so no run of
+         * busy rounds can put the stop off. */
+        if (take_stop_signal(stop_fd) != 0)
+            break;
         struct round_report report = { .length = 0 };
-        bool progress = try_accept(listening_fd, clients, totals, &report);
+        bool progress = try_accept(&listener, clients, totals, &report);
         for (int index = 0; index < MAX_CLIENTS; index++)
             if (clients[index].fd >= 0)
                 progress |= try_client(&clients[index], totals, &report);
@@ -282,13 +295,14 @@ static void serve_nonblocking(int listening_fd, long interval_ms, long tick_limi
         }
         narrate("doing other work (tick %lu) for %ld ms while nothing is ready",
                 totals->ticks, interval_ms);
-        do_other_work(interval_ms);
+        do_other_work(stop_fd, interval_ms);
     }
 
     for (int index = 0; index < MAX_CLIENTS; index++)
         if (clients[index].fd >= 0)
             close_client(&clients[index]);
     free(clients);
+    close(stop_fd);
 }
 
 /* ---- Timeout mode -------------------------------------------------------- */
@@ -349,7 +363,8 @@ static bool echo_with_timeouts(int client_fd, long timeout_limit, const char *se
         }
         narrate("recv(fd %d) -> %zd bytes; sending them back", client_fd, received);
         /* Only receives time out (SO_RCVTIMEO); send waits as long as the
-         * client needs to make room, through short writes and EINTR. */
+         * client needs to make room, through short writes, until a stop is
+         * asked: write_all() gives up then, even half-way through. */
         if (write_all(client_fd, buffer, (size_t)received) < 0) {
             if (!stop_requested)
                 warn_errno("write() to fd %d failed; closing it", client_fd);
@@ -416,21 +431,6 @@ static void serve_with_timeouts(int listening_fd, double seconds, long timeout_l
 
 enum { OPTION_MODE = 256 };
 
-/* Positive seconds, decimals allowed ("3", "0.5"); 0 on success. */
-static int parse_seconds(const char *text, double *seconds)
-{
-    char *end;
-    errno = 0;
-    double value = strtod(text, &end);
-    if (text[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(value))
-        return -1;
-    /* Below a millisecond the kernel's timer cannot tell the difference. */
-    if (value < 0.001 || value > TIMEOUT_MAXIMUM_SECONDS)
-        return -1;
-    *seconds = value;
-    return 0;
-}
-
 int main(int argc, char *argv[])
 {
     const char *host = "127.0.0.1";
@@ -464,7 +464,8 @@ int main(int argc, char *argv[])
             interval_given = true;
             break;
         case 't':
-            if (parse_seconds(optarg, &timeout_seconds) < 0)
+            /* Below a millisecond the kernel's timer cannot tell the difference. */
+            if (parse_seconds(optarg, 0.001, TIMEOUT_MAXIMUM_SECONDS, &timeout_seconds) < 0)
                 usage_error(usage_text, "bad -t '%s': expected seconds from 0.001 to %g "
                             "(e.g. 3 or 0.5)", optarg, TIMEOUT_MAXIMUM_SECONDS);
             timeout_given = true;

@@ -1,7 +1,7 @@
 /*
  * tcp_client.c - a small TCP client for trying (and testing) the servers.
  *
- * Shows:   three client-side lessons. (1) One poll() loop over stdin and the
+ * Shows:   four client-side lessons. (1) One poll() loop over stdin and the
  *          socket: a client that first sends everything and only then reads
  *          can deadlock against an echo server once both socket buffers are
  *          full; this one keeps reading replies while its own data waits.
@@ -9,20 +9,24 @@
  *          a non-blocking connect() returns EINPROGRESS, poll() waits for
  *          writability with a deadline, getsockopt(SO_ERROR) tells how the
  *          handshake ended. (3) Many idle connections (--idle N), to show
- *          what a server does when N clients sit and wait.
+ *          what a server does when N clients sit and wait. (4) Throughput
+ *          (--count N --size BYTES): N messages echoed one at a time, every
+ *          byte checked, the run timed.
  *
- * Usage:   tcp_client [-H ADDR] [-p PORT] [-m MESSAGE] [--idle N] [-t SECONDS]
- *                     [-q] [-v]
+ * Usage:   tcp_client [-H ADDR] [-p PORT] [-m MESSAGE | --idle N |
+ *                     --count N --size BYTES [--deadline SECONDS]]
+ *                     [-t SECONDS] [-q] [-v]
  *
  * Try:     build/blocking_echo            (in one terminal)
  *          build/tcp_client -v            (in another; type lines, Ctrl-D ends)
  *          build/tcp_client -m hello
  *          build/tcp_client -t 2 -p 9 -m hi    (nothing listens on port 9)
+ *          build/tcp_client --count 1000 --size 65536
  *
- * Observe: stdout carries only the bytes the server sent back (or, with
- *          --idle, the one line "holding N connections"); everything the
- *          client says about itself goes to stderr, so `tcp_client < file >
- *          copy` gives an exact copy.
+ * Observe: stdout carries only the bytes the server sent back (or the one
+ *          line "holding N connections" of --idle, or the one throughput
+ *          line of --count); everything the client says about itself goes
+ *          to stderr, so `tcp_client < file > copy` gives an exact copy.
  */
 #define _GNU_SOURCE
 
@@ -30,16 +34,16 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lab.h"
@@ -47,10 +51,13 @@
 #define DEFAULT_PORT 9001
 #define BUFFER_SIZE 65536
 #define IDLE_MAXIMUM 1000000
+#define COUNT_MAXIMUM 1000000000
+#define SIZE_MAXIMUM 1073741824 /* 1 GiB */
 #define TIMEOUT_MAXIMUM_SECONDS 86400.0
 
 static const char usage_text[] =
     "usage: tcp_client [-H ADDR] [-p PORT] [-m MESSAGE] [--idle N] [-t SECONDS] [-q] [-v]\n"
+    "                  [--count N --size BYTES [--deadline SECONDS]]\n"
     "  -H ADDR      server address (default 127.0.0.1)\n"
     "  -p PORT      server port (default 9001, blocking_echo's)\n"
     "  -m MESSAGE   send MESSAGE and a newline, half-close, print the reply, exit\n"
@@ -58,80 +65,29 @@ static const char usage_text[] =
     "               on stdout, keep them until SIGINT/SIGTERM or end of stdin\n"
     "               (a background job's stdin is /dev/null: give it a fifo opened\n"
     "               read-write, e.g. 0<>fifo, to keep it holding)\n"
+    "  --count N --size BYTES   throughput: N messages (1..1000000000) of BYTES\n"
+    "               (1..1073741824), one at a time: send, read back, check every\n"
+    "               byte; then one line 'throughput: ...' on stdout\n"
+    "  --deadline SECONDS   with --count: give up (exit 1) after this long (default 60)\n"
     "  -t SECONDS   connect with a timeout (e.g. 2 or 0.5), narrated on stderr\n"
     "  -q           quiet: no notes on stderr, only errors\n"
     "  -v           verbose: narrate every system call on stderr\n"
     "  -h           this help\n"
-    "Without -m or --idle it copies stdin to the server and the server's replies\n"
-    "to stdout, byte for byte; at end of stdin it half-closes (shutdown SHUT_WR)\n"
-    "and prints what still comes back until the server closes.\n"
-    "Exit status: 0 done, 1 connect or I/O error (or timeout), 2 bad usage.\n";
+    "Without -m, --idle or --count it copies stdin to the server and the server's\n"
+    "replies to stdout, byte for byte; at end of stdin it half-closes (shutdown\n"
+    "SHUT_WR) and prints what still comes back until the server closes.\n"
+    "Exit status: 0 done, 1 connect or I/O error, timeout, data left unsent when\n"
+    "the server closed, or a wrong echo; 2 bad usage.\n";
 
-/* ---- Notes on stderr: stdout carries the server's bytes ----------------- */
+/* No EINTR branch on the socket's send() and recv() in this file: each is
+ * MSG_DONTWAIT, never sleeps, so no signal can cut one short. The waits
+ * (poll, a blocking connect) and the blocking stdin and stdout keep theirs. */
 
-static void note_at(int level, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void note_at(int level, const char *format, ...)
+/* What poll() may wait before deadline (monotonic_seconds()), rounded up. */
+static int milliseconds_until(double deadline)
 {
-    if (narration_level < level)
-        return;
-    va_list arguments;
-    va_start(arguments, format);
-    fprintf(stderr, "tcp_client: ");
-    vfprintf(stderr, format, arguments);
-    fputc('\n', stderr);
-    va_end(arguments);
-}
-
-/* An error that ends the program, reported like fatal() but leaving the
- * caller to free what it holds (so the sanitizers see no leak). */
-static void complain(int error, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void complain(int error, const char *format, ...)
-{
-    va_list arguments;
-    va_start(arguments, format);
-    fprintf(stderr, "tcp_client: ");
-    vfprintf(stderr, format, arguments);
-    fprintf(stderr, ": %s (%s)\n", strerror(error), errno_name(error));
-    va_end(arguments);
-}
-
-/* ---- Arguments ---------------------------------------------------------- */
-
-/* Positive seconds, decimals allowed ("2", "0.5"); 0 on success. */
-static int parse_seconds(const char *text, double *seconds)
-{
-    char *end;
-    errno = 0;
-    double value = strtod(text, &end);
-    if (text[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(value))
-        return -1;
-    if (value <= 0 || value > TIMEOUT_MAXIMUM_SECONDS)
-        return -1;
-    *seconds = value;
-    return 0;
-}
-
-/* If the caller started us with stdin, stdout or stderr closed, our first
- * socket would take that number and the data would go astray: fill the
- * gaps with /dev/null (a closed stdin then reads as end of input). */
-static void ensure_standard_descriptors(void)
-{
-    for (int fd = 0; fd <= 2; fd++) {
-        if (fcntl(fd, F_GETFD) >= 0)
-            continue;
-        int opened = open("/dev/null", O_RDWR);
-        if (opened < 0)
-            exit(1);
-        if (opened != fd) {
-            /* Cannot happen (the lowest free number is fd), but be sure. */
-            close(opened);
-            exit(1);
-        }
-    }
+    double remaining = deadline - monotonic_seconds();
+    return remaining > 0 ? (int)ceil(remaining * 1000) : 0;
 }
 
 /* ---- Connecting --------------------------------------------------------- */
@@ -141,31 +97,19 @@ struct target {
     int port;
     struct addrinfo *addresses; /* one getaddrinfo(), reused by --idle */
     double timeout_seconds;     /* 0: a plain blocking connect() */
+    int level;                  /* the narration level of the -t steps */
+    const char *failed_call;    /* after a failure, with errno: which call */
 };
 
-/* Why a connection could not be made. */
-struct connect_failure {
-    const char *call; /* "socket", "connect", "poll", "fcntl", "getsockopt" */
-    int error;        /* errno value */
-    bool timed_out;   /* our own -t deadline passed (error is ETIMEDOUT) */
-};
-
-static double monotonic_seconds(void)
+/* Close the half-made socket, and keep errno and the call that failed for
+ * the one error line. Returns -1. */
+static int give_up(struct target *target, int fd, const char *call)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
-
-/* Close the half-made socket and keep why it failed, for the one error
- * line the caller prints (or, for --idle, the "opened K of N" line). */
-static int record_failure(struct connect_failure *failure, int fd, const char *call, int error)
-{
-    failure->call = call;
-    failure->error = error;
-    failure->timed_out = false;
+    int saved_errno = errno;
     if (fd >= 0)
         close(fd);
+    target->failed_call = call;
+    errno = saved_errno;
     return -1;
 }
 
@@ -173,117 +117,106 @@ static int record_failure(struct connect_failure *failure, int fd, const char *c
  * connect() on a non-blocking socket starts the handshake and returns at
  * once with EINPROGRESS; poll() for POLLOUT waits, with a deadline, until
  * the handshake has finished one way or the other; SO_ERROR says which. */
-static int finish_connect_with_timeout(int fd, double seconds, int level,
-                                       struct connect_failure *failure)
+static int finish_connect(struct target *target, int fd)
 {
-    note_at(level, "connect() -> EINPROGRESS: the handshake goes on without us");
-    double deadline = monotonic_seconds() + seconds;
+    int level = target->level;
+    double seconds = target->timeout_seconds, deadline = monotonic_seconds() + seconds;
+    note(level, "connect() -> EINPROGRESS: the handshake goes on without us");
     struct pollfd watched = { .fd = fd, .events = POLLOUT };
-    for (;;) {
-        double remaining = deadline - monotonic_seconds();
-        int milliseconds = remaining > 0 ? (int)ceil(remaining * 1000) : 0;
-        note_at(level, "poll(fd %d, POLLOUT, %d ms) - waits until the handshake ends",
-                fd, milliseconds);
-        int ready = poll(&watched, 1, milliseconds);
-        if (ready > 0)
-            break;
-        if (ready == 0) {
-            note_at(level, "poll() -> 0: still no answer after %g second%s", seconds,
-                    seconds == 1 ? "" : "s");
-            record_failure(failure, fd, "poll", ETIMEDOUT);
-            failure->timed_out = true;
-            return -1;
-        }
-        /* EINTR: a stop request ends the wait; anything else retries with
-         * what is left of the deadline. */
-        if (errno != EINTR || stop_requested)
-            return record_failure(failure, fd, "poll", errno);
+    int ready;
+    do { /* EINTR: a stop request ends the wait, else poll again for the rest */
+        int milliseconds = milliseconds_until(deadline);
+        note(level, "poll(fd %d, POLLOUT, %d ms) - waits until the handshake ends", fd,
+             milliseconds);
+        ready = poll(&watched, 1, milliseconds);
+    } while (ready < 0 && errno == EINTR && !stop_requested);
+    if (ready == 0) {
+        note(level, "poll() -> 0: still no answer after %g second%s", seconds,
+             seconds == 1 ? "" : "s");
+        errno = ETIMEDOUT; /* never poll()'s own error: this marks our deadline */
     }
+    if (ready <= 0)
+        return give_up(target, fd, "poll");
 
     int error = 0;
     socklen_t length = sizeof error;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0)
-        return record_failure(failure, fd, "getsockopt", errno);
+        return give_up(target, fd, "getsockopt");
     if (error != 0) {
-        note_at(level, "poll() -> POLLOUT; getsockopt(SO_ERROR) -> %s: the connect failed",
-                errno_name(error));
-        return record_failure(failure, fd, "connect", error);
+        note(level, "poll() -> POLLOUT; getsockopt(SO_ERROR) -> %s: the connect failed",
+             errno_name(error));
+        errno = error;
+        return give_up(target, fd, "connect");
     }
-    note_at(level, "poll() -> POLLOUT; getsockopt(SO_ERROR) -> 0: connected");
+    note(level, "poll() -> POLLOUT; getsockopt(SO_ERROR) -> 0: connected");
     return fd;
 }
 
 /* One connect to one address; the socket comes back blocking either way. */
-static int connect_one(const struct addrinfo *address, double timeout_seconds, int level,
-                       struct connect_failure *failure)
+static int connect_one(struct target *target, const struct addrinfo *address)
 {
     char text[ADDRESS_TEXT_SIZE];
     format_address(address->ai_addr, address->ai_addrlen, text, sizeof text);
-
     int fd = socket(address->ai_family, address->ai_socktype | SOCK_CLOEXEC,
                     address->ai_protocol);
     if (fd < 0)
-        return record_failure(failure, -1, "socket", errno);
+        return give_up(target, -1, "socket");
 
-    if (timeout_seconds <= 0) {
-        note_at(NARRATE_VERBOSE, "connect(fd %d, %s) - blocks until the handshake ends",
-                fd, text);
+    if (target->timeout_seconds <= 0) {
+        note(NARRATE_VERBOSE, "connect(fd %d, %s) - blocks until the handshake ends", fd, text);
         if (connect(fd, address->ai_addr, address->ai_addrlen) < 0)
-            return record_failure(failure, fd, "connect", errno);
-        note_at(NARRATE_VERBOSE, "connect() -> 0: fd %d connected to %s", fd, text);
+            return give_up(target, fd, "connect");
+        note(NARRATE_VERBOSE, "connect() -> 0: fd %d connected to %s", fd, text);
         return fd;
     }
 
     if (set_nonblocking(fd) < 0)
-        return record_failure(failure, fd, "fcntl", errno);
-    note_at(level, "fcntl(fd %d, F_SETFL, O_NONBLOCK): connect() will not wait", fd);
-    note_at(level, "connect(fd %d, %s)", fd, text);
-    if (connect(fd, address->ai_addr, address->ai_addrlen) == 0) {
-        note_at(level, "connect() -> 0: connected at once");
-    } else if (errno != EINPROGRESS) {
-        return record_failure(failure, fd, "connect", errno);
-    } else if (finish_connect_with_timeout(fd, timeout_seconds, level, failure) < 0) {
+        return give_up(target, fd, "fcntl");
+    note(target->level, "fcntl(fd %d, F_SETFL, O_NONBLOCK): connect() will not wait", fd);
+    note(target->level, "connect(fd %d, %s)", fd, text);
+    if (connect(fd, address->ai_addr, address->ai_addrlen) == 0)
+        note(target->level, "connect() -> 0: connected at once");
+    else if (errno != EINPROGRESS)
+        return give_up(target, fd, "connect");
+    else if (finish_connect(target, fd) < 0)
         return -1;
-    }
 
     /* The rest of the program reads and writes in the ordinary way. */
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
-        return record_failure(failure, fd, "fcntl", errno);
-    note_at(level, "fcntl(fd %d, F_SETFL, flags without O_NONBLOCK): blocking again", fd);
+        return give_up(target, fd, "fcntl");
+    note(target->level, "fcntl(fd %d, F_SETFL, flags without O_NONBLOCK): blocking again", fd);
     return fd;
 }
 
 /* Try each address getaddrinfo() gave (localhost may be ::1 and 127.0.0.1)
- * until one connects. Returns the fd, or -1 with the last failure. */
-static int open_connection(const struct target *target, int level,
-                           struct connect_failure *failure)
+ * until one connects. On failure, unless a stop was asked, say why in one
+ * line, after "opened K of N connections; " for --idle (count > 0):
+ * "connect to 127.0.0.1 port 9001: Connection refused (ECONNREFUSED)" or
+ * "... timed out after 2 seconds". Returns the fd or -1. */
+static int open_connection(struct target *target, long opened, long count)
 {
     for (const struct addrinfo *address = target->addresses; address != NULL;
          address = address->ai_next) {
-        int fd = connect_one(address, target->timeout_seconds, level, failure);
+        int fd = connect_one(target, address);
         if (fd >= 0 || stop_requested)
             return fd;
     }
-    return -1;
-}
-
-/* "connect to 127.0.0.1 port 9001: Connection refused (ECONNREFUSED)" or
- * "connect to 127.0.0.1 port 9001 timed out after 2 seconds", after prefix. */
-static void report_connect_failure(const struct target *target,
-                                   const struct connect_failure *failure, const char *prefix)
-{
-    if (failure->timed_out) {
-        fprintf(stderr, "tcp_client: %sconnect to %s port %d timed out after %g second%s\n",
-                prefix, target->host, target->port, target->timeout_seconds,
-                target->timeout_seconds == 1 ? "" : "s");
-    } else if (strcmp(failure->call, "connect") == 0) {
-        complain(failure->error, "%sconnect to %s port %d", prefix, target->host,
+    int error = errno;
+    char prefix[96] = "";
+    if (count > 0)
+        snprintf(prefix, sizeof prefix, "opened %ld of %ld connections; ", opened, count);
+    const char *call = target->failed_call;
+    double seconds = target->timeout_seconds;
+    if (strcmp(call, "poll") == 0 && error == ETIMEDOUT)
+        complain(0, "%sconnect to %s port %d timed out after %g second%s", prefix,
+                 target->host, target->port, seconds, seconds == 1 ? "" : "s");
+    else if (strcmp(call, "connect") == 0)
+        complain(error, "%sconnect to %s port %d", prefix, target->host, target->port);
+    else
+        complain(error, "%s%s() while connecting to %s port %d", prefix, call, target->host,
                  target->port);
-    } else {
-        complain(failure->error, "%s%s() while connecting to %s port %d", prefix,
-                 failure->call, target->host, target->port);
-    }
+    return -1;
 }
 
 /* ---- Default and -m: one poll() loop over stdin and the socket ---------- */
@@ -303,7 +236,7 @@ struct outgoing {
  * with another program) is waited for with poll() rather than spun on. */
 static int write_to_stdout(const char *data, size_t length)
 {
-    while (length > 0) {
+    while (length > 0 && !stop_requested) {
         ssize_t written = write(STDOUT_FILENO, data, length);
         if (written >= 0) {
             data += written;
@@ -315,24 +248,39 @@ static int write_to_stdout(const char *data, size_t length)
         } else if (errno != EINTR) {
             return -1;
         }
-        if (stop_requested)
-            return 0;
     }
     return 0;
 }
 
-/* "POLLIN|POLLHUP" for a revents mask, "none" for none. */
-static const char *event_names(short events, char *text, size_t size)
+/* The server closed its side. If data of ours was still waiting, that is no
+ * normal end (`tcp_client < file > copy` would come out short, silently):
+ * say how much was left and return 1. Of a regular file we know the rest;
+ * of a pipe, at least what we hold and what it holds now. */
+static int check_nothing_unsent(struct outgoing *out, unsigned long long sent)
 {
-    static const struct named_bit names[] = {
-        { POLLIN, "POLLIN" }, { POLLPRI, "POLLPRI" }, { POLLOUT, "POLLOUT" },
-        { POLLERR, "POLLERR" }, { POLLHUP, "POLLHUP" }, { POLLNVAL, "POLLNVAL" },
-    };
-    return describe_mask((unsigned short)events, names, sizeof names / sizeof names[0], text, size);
+    unsigned long long left = out->end - out->start;
+    bool rest_unknown = out->more_coming;
+    struct stat input;
+    off_t offset;
+    struct pollfd waiting = { .fd = STDIN_FILENO, .events = POLLIN };
+    if (rest_unknown && fstat(STDIN_FILENO, &input) == 0 && S_ISREG(input.st_mode)
+        && (offset = lseek(STDIN_FILENO, 0, SEEK_CUR)) >= 0 && input.st_size >= offset) {
+        left += (unsigned long long)(input.st_size - offset);
+        rest_unknown = false;
+    } else if (rest_unknown && left == 0 && poll(&waiting, 1, 0) > 0) {
+        ssize_t count = read(STDIN_FILENO, out->data, out->capacity);
+        left = count > 0 ? (unsigned long long)count : 0;
+        rest_unknown = count != 0; /* 0: it has just ended, all was sent */
+    }
+    if (left == 0)
+        return 0;
+    return complain(0, "the server closed its side with %s%llu bytes left unsent (%llu sent)%s",
+                    rest_unknown ? "at least " : "", left, sent,
+                    rest_unknown ? "; stdin had not ended" : "");
 }
 
 /* Returns the exit status. */
-static int run_session(int socket_fd, struct outgoing *out)
+static int converse(int socket_fd, struct outgoing *out)
 {
     char incoming[BUFFER_SIZE];
     bool write_side_open = true;
@@ -342,12 +290,10 @@ static int run_session(int socket_fd, struct outgoing *out)
         if (!out->more_coming && out->start == out->end && write_side_open) {
             /* Everything is sent: tell the server we are done (it reads 0)
              * but keep our read side open for what it still sends. */
-            note_at(NARRATE_VERBOSE, "shutdown(fd %d, SHUT_WR) after %llu bytes: "
-                    "no more data from us; still reading", socket_fd, sent);
-            if (shutdown(socket_fd, SHUT_WR) < 0) {
-                complain(errno, "shutdown(SHUT_WR)");
-                return 1;
-            }
+            note(NARRATE_VERBOSE, "shutdown(fd %d, SHUT_WR) after %llu bytes: "
+                 "no more data from us; still reading", socket_fd, sent);
+            if (shutdown(socket_fd, SHUT_WR) < 0)
+                return complain(errno, "shutdown(SHUT_WR)");
             write_side_open = false;
         }
 
@@ -359,17 +305,15 @@ static int run_session(int socket_fd, struct outgoing *out)
             { .fd = out->more_coming && !pending ? STDIN_FILENO : -1, .events = POLLIN },
         };
         int ready = poll(watched, 2, -1);
-        if (ready < 0) {
-            if (errno == EINTR)
-                continue; /* the loop condition checks stop_requested */
-            complain(errno, "poll()");
-            return 1;
-        }
+        if (ready < 0 && errno == EINTR)
+            continue; /* the loop condition checks stop_requested */
+        if (ready < 0)
+            return complain(errno, "poll()");
         if (narration_level >= NARRATE_VERBOSE) {
             char socket_events[64], stdin_events[64];
-            note_at(NARRATE_VERBOSE, "poll() -> %d ready: socket %s, stdin %s", ready,
-                    event_names(watched[0].revents, socket_events, sizeof socket_events),
-                    event_names(watched[1].revents, stdin_events, sizeof stdin_events));
+            note(NARRATE_VERBOSE, "poll() -> %d ready: socket %s, stdin %s", ready,
+                 describe_poll_events(watched[0].revents, socket_events, sizeof socket_events),
+                 describe_poll_events(watched[1].revents, stdin_events, sizeof stdin_events));
         }
 
         if (watched[1].revents != 0) {
@@ -377,13 +321,12 @@ static int run_session(int socket_fd, struct outgoing *out)
             if (count > 0) {
                 out->start = 0;
                 out->end = (size_t)count;
-                note_at(NARRATE_VERBOSE, "read(stdin) -> %zd bytes", count);
+                note(NARRATE_VERBOSE, "read(stdin) -> %zd bytes", count);
             } else if (count == 0) {
                 out->more_coming = false;
-                note_at(NARRATE_VERBOSE, "read(stdin) -> 0: end of input");
+                note(NARRATE_VERBOSE, "read(stdin) -> 0: end of input");
             } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
-                complain(errno, "read(stdin)");
-                return 1;
+                return complain(errno, "read(stdin)");
             }
         }
 
@@ -392,36 +335,30 @@ static int run_session(int socket_fd, struct outgoing *out)
              * the server may be waiting for us to read. */
             ssize_t count = send(socket_fd, out->data + out->start, out->end - out->start,
                                  MSG_DONTWAIT);
-            if (count >= 0) {
-                note_at(NARRATE_VERBOSE, "send() -> %zd of %zu bytes", count,
-                        out->end - out->start);
+            if (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+                return complain(errno, "send() to the server");
+            if (count > 0) {
+                note(NARRATE_VERBOSE, "send() -> %zd of %zu bytes", count, out->end - out->start);
                 out->start += (size_t)count;
                 sent += (unsigned long long)count;
-            } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
-                complain(errno, "send() to the server");
-                return 1;
             }
         }
 
         if (watched[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t count = recv(socket_fd, incoming, sizeof incoming, MSG_DONTWAIT);
             if (count == 0) {
-                note_at(NARRATE_VERBOSE, "recv() -> 0: the server closed; %llu bytes sent, "
-                        "%llu received", sent, received);
-                return 0;
+                note(NARRATE_VERBOSE, "recv() -> 0: the server closed; %llu bytes sent, "
+                     "%llu received", sent, received);
+                return check_nothing_unsent(out, sent);
             }
-            if (count < 0) {
-                if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-                    continue;
-                complain(errno, "recv() from the server");
-                return 1;
-            }
-            note_at(NARRATE_VERBOSE, "recv() -> %zd bytes; writing them to stdout", count);
+            if (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+                return complain(errno, "recv() from the server");
+            if (count < 0)
+                continue;
+            note(NARRATE_VERBOSE, "recv() -> %zd bytes; writing them to stdout", count);
             received += (unsigned long long)count;
-            if (write_to_stdout(incoming, (size_t)count) < 0) {
-                complain(errno, "write to stdout");
-                return 1;
-            }
+            if (write_to_stdout(incoming, (size_t)count) < 0)
+                return complain(errno, "write to stdout");
         }
     }
     return 0;
@@ -429,110 +366,214 @@ static int run_session(int socket_fd, struct outgoing *out)
 
 /* ---- --idle N ----------------------------------------------------------- */
 
-/* N connections need N descriptors: raise the soft limit as far as needed
- * (not further) and the hard limit allows. setrlimit directly, because
- * stdout is reserved for the "holding" line. */
-static void raise_limit_for(long connections)
-{
-    struct rlimit limit;
-    if (getrlimit(RLIMIT_NOFILE, &limit) < 0)
-        return; /* the connects will report EMFILE if it matters */
-    rlim_t wanted = (rlim_t)connections + 16; /* stdio and a few spare */
-    if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= wanted)
-        return;
-    rlim_t before = limit.rlim_cur;
-    limit.rlim_cur = wanted < limit.rlim_max ? wanted : limit.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &limit) < 0)
-        return;
-    note_at(NARRATE_VERBOSE, "setrlimit(RLIMIT_NOFILE): soft limit %llu -> %llu",
-            (unsigned long long)before, (unsigned long long)limit.rlim_cur);
-}
-
 /* Sleep until SIGINT/SIGTERM or end of stdin; anything typed is ignored. */
 static void wait_for_release(void)
 {
     char ignored[4096];
     while (!stop_requested) {
         struct pollfd watched = { .fd = STDIN_FILENO, .events = POLLIN };
-        if (poll(&watched, 1, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            complain(errno, "poll(stdin)");
-            return;
-        }
-        ssize_t count = read(STDIN_FILENO, ignored, sizeof ignored);
+        ssize_t count = poll(&watched, 1, -1);
+        if (count > 0)
+            count = read(STDIN_FILENO, ignored, sizeof ignored);
         if (count == 0) {
-            note_at(NARRATE_VERBOSE, "read(stdin) -> 0: end of input, letting go");
+            note(NARRATE_VERBOSE, "read(stdin) -> 0: end of input, letting go");
             return;
         }
         if (count < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
-            complain(errno, "read(stdin)");
+            complain(errno, "poll() or read() on stdin");
             return;
         }
     }
-    note_at(NARRATE_VERBOSE, "stop requested (SIGINT/SIGTERM), letting go");
+    note(NARRATE_VERBOSE, "stop requested (SIGINT/SIGTERM), letting go");
 }
 
-static int hold_idle_connections(const struct target *target, long count)
+static int hold_idle_connections(struct target *target, long count)
 {
-    raise_limit_for(count);
+    /* N connections need N descriptors, and stdio and a few spare. */
+    long before, limit = raise_descriptor_limit_to(count + 16, &before);
+    if (limit > before)
+        note(NARRATE_VERBOSE, "setrlimit(RLIMIT_NOFILE): soft limit %ld -> %ld", before, limit);
     int *fds = calloc((size_t)count, sizeof *fds);
-    if (fds == NULL) {
-        complain(errno, "calloc for %ld descriptors", count);
-        return 1;
-    }
+    if (fds == NULL)
+        return complain(errno, "calloc for %ld descriptors", count);
 
     int status = 0;
     long opened = 0;
     while (opened < count && !stop_requested) {
-        struct connect_failure failure;
-        int fd = open_connection(target, NARRATE_VERBOSE, &failure);
+        int fd = open_connection(target, opened, count);
         if (fd < 0) {
-            if (!stop_requested) {
-                char prefix[96];
-                snprintf(prefix, sizeof prefix, "opened %ld of %ld connections; ", opened,
-                         count);
-                report_connect_failure(target, &failure, prefix);
-                status = 1;
-            }
+            status = stop_requested ? 0 : 1;
             break;
         }
         fds[opened++] = fd;
     }
-
     if (opened == count && !stop_requested) {
         /* The one line on stdout: tests and scripts wait for it. */
         printf("holding %ld connections\n", count);
-        if (fflush(stdout) == EOF) {
-            complain(errno, "write to stdout");
-            status = 1;
-        } else {
+        if (fflush(stdout) == EOF)
+            status = complain(errno, "write to stdout");
+        else
             wait_for_release();
-        }
     }
 
     for (long index = 0; index < opened; index++)
         close(fds[index]);
-    note_at(NARRATE_VERBOSE, "closed %ld connections", opened);
+    note(NARRATE_VERBOSE, "closed %ld connections", opened);
     free(fds);
     return status;
 }
 
+/* ---- --count N --size BYTES: throughput --------------------------------- */
+
+/* Message number `number`: a xorshift stream seeded by that number, so no
+ * two messages are alike and a byte out of place, or from another message,
+ * shows. Eight bytes a step: making it costs far less than echoing it. */
+static void fill_pattern(unsigned char *data, size_t size, long number)
+{
+    uint64_t state = 0x9E3779B97F4A7C15u * (uint64_t)number;
+    for (size_t offset = 0; offset < size; offset += sizeof state) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        size_t left = size - offset;
+        memcpy(data + offset, &state, left < sizeof state ? left : sizeof state);
+    }
+}
+
+/* One message of `size` bytes, sent (its echo read as it comes, so that a
+ * big message cannot deadlock us: lesson 1) and read back whole. Returns
+ * 0, or 1 after saying what went wrong, and where. */
+static int echo_one_message(int socket_fd, const unsigned char *message, size_t size,
+                            long number, long count, double deadline)
+{
+    unsigned char incoming[BUFFER_SIZE];
+    size_t sent = 0, checked = 0;
+    while (checked < size) {
+        struct pollfd watched = {
+            .fd = socket_fd, .events = (short)(POLLIN | (sent < size ? POLLOUT : 0)) };
+        int milliseconds = milliseconds_until(deadline);
+        int ready = milliseconds > 0 ? poll(&watched, 1, milliseconds) : 0;
+        if (stop_requested || ready == 0)
+            return complain(0, "%s with %ld of %ld messages echoed; nothing measured",
+                            stop_requested ? "stopped" : "--deadline passed", number - 1, count);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready < 0)
+            return complain(errno, "poll()");
+        if ((watched.revents & POLLOUT) && sent < size) {
+            ssize_t taken = send(socket_fd, message + sent, size - sent, MSG_DONTWAIT);
+            if (taken < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+                return complain(errno, "send() to the server");
+            sent += taken > 0 ? (size_t)taken : 0;
+        }
+        if (!(watched.revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        size_t wanted = size - checked < sizeof incoming ? size - checked : sizeof incoming;
+        ssize_t got = recv(socket_fd, incoming, wanted, MSG_DONTWAIT);
+        if (got == 0)
+            return complain(0, "the server closed the connection %zu bytes into message "
+                            "%ld of %ld", checked, number, count);
+        if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return complain(errno, "recv() from the server");
+        if (got < 0)
+            continue;
+        if (memcmp(incoming, message + checked, (size_t)got) != 0) {
+            size_t at = 0;
+            while (incoming[at] == message[checked + at])
+                at++;
+            return complain(0, "message %ld of %ld came back wrong at offset %zu: "
+                            "sent 0x%02x, got 0x%02x", number, count, checked + at,
+                            message[checked + at], incoming[at]);
+        }
+        checked += (size_t)got;
+        /* More to come: ACK at once (the option resets itself), so that our
+         * delayed ACK does not hold the server's tail back (Nagle). */
+        int on = 1;
+        if (checked < size)
+            setsockopt(socket_fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+    }
+    return 0;
+}
+
+/* Message after message, each whole and checked before the next; then the
+ * one line, in the format unix_client prints too: a benchmark compares the
+ * two. Returns the exit status. */
+static int measure_throughput(int socket_fd, long count, size_t size, double deadline_seconds)
+{
+    unsigned char *message = malloc(size);
+    if (message == NULL)
+        return complain(errno, "malloc(%zu) for one message", size);
+    /* Nagle's algorithm would hold our short tails back until an ACK came,
+     * and we would time that wait instead of the echo. */
+    int on = 1;
+    setsockopt(socket_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    double started = monotonic_seconds(), deadline = started + deadline_seconds;
+    int status = 0;
+    for (long number = 1; number <= count && status == 0; number++) {
+        fill_pattern(message, size, number);
+        status = echo_one_message(socket_fd, message, size, number, count, deadline);
+        if (status == 0)
+            note(NARRATE_VERBOSE, "message %ld of %ld: %zu bytes sent, echoed and checked",
+                 number, count, size);
+    }
+    free(message);
+    if (status != 0)
+        return status;
+    double seconds = monotonic_seconds() - started;
+    printf("throughput: %ld x %zu bytes echoed and checked in %.3f s: %.1f MiB/s, "
+           "%.0f round trips/s\n", count, size, seconds,
+           (double)count * (double)size / 1048576.0 / seconds, (double)count / seconds);
+    return fflush(stdout) == EOF ? complain(errno, "write to stdout") : 0;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
-enum { OPTION_IDLE = 256 };
+enum { OPTION_IDLE = 256, OPTION_COUNT, OPTION_SIZE, OPTION_DEADLINE };
+
+/* A whole number from 1 to maximum, or usage_error() naming the option. */
+static long count_or_exit(const char *text, const char *option, long maximum)
+{
+    long value;
+    if (parse_number(text, 1, maximum, &value) < 0)
+        usage_error(usage_text, "bad %s '%s': expected a number from 1 to %ld", option, text,
+                    maximum);
+    return value;
+}
+
+/* The conversation of the default mode and of -m: stdin through a bounded
+ * buffer, or the message as if typed, its bytes and a newline, then the end. */
+static int run_session(int socket_fd, const char *message)
+{
+    struct outgoing out = { .capacity = BUFFER_SIZE, .more_coming = message == NULL };
+    if (message != NULL)
+        out.capacity = out.end = strlen(message) + 1;
+    out.data = malloc(out.capacity);
+    if (out.data == NULL)
+        return complain(errno, "malloc");
+    if (message != NULL) {
+        memcpy(out.data, message, out.end - 1);
+        out.data[out.end - 1] = '\n';
+    }
+    int status = converse(socket_fd, &out);
+    free(out.data);
+    return status;
+}
 
 int main(int argc, char *argv[])
 {
     const char *host = "127.0.0.1";
     int port = DEFAULT_PORT;
     const char *message = NULL;
-    long idle_count = 0;
-    double timeout_seconds = 0;
+    long idle_count = 0, message_count = 0, message_size = 0;
+    double timeout_seconds = 0, deadline_seconds = 60;
+    bool deadline_given = false;
 
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
         { "idle", required_argument, NULL, OPTION_IDLE },
+        { "count", required_argument, NULL, OPTION_COUNT },
+        { "size", required_argument, NULL, OPTION_SIZE },
+        { "deadline", required_argument, NULL, OPTION_DEADLINE },
         { NULL, 0, NULL, 0 },
     };
     int option;
@@ -541,15 +582,17 @@ int main(int argc, char *argv[])
         case 'H': host = parse_host_or_exit(optarg, usage_text); break;
         case 'p': port = parse_port_or_exit(optarg, usage_text); break;
         case 'm': message = optarg; break;
-        case OPTION_IDLE:
-            if (parse_number(optarg, 1, IDLE_MAXIMUM, &idle_count) < 0)
-                usage_error(usage_text, "bad --idle '%s': expected a number from 1 to %d",
-                            optarg, IDLE_MAXIMUM);
-            break;
+        case OPTION_IDLE: idle_count = count_or_exit(optarg, "--idle", IDLE_MAXIMUM); break;
+        case OPTION_COUNT: message_count = count_or_exit(optarg, "--count", COUNT_MAXIMUM); break;
+        case OPTION_SIZE: message_size = count_or_exit(optarg, "--size", SIZE_MAXIMUM); break;
         case 't':
-            if (parse_seconds(optarg, &timeout_seconds) < 0)
-                usage_error(usage_text, "bad timeout '%s': expected seconds above 0 "
-                            "(e.g. 2 or 0.5), at most %g", optarg, TIMEOUT_MAXIMUM_SECONDS);
+        case OPTION_DEADLINE:
+            if (parse_seconds(optarg, 0.001, TIMEOUT_MAXIMUM_SECONDS,
+                              option == 't' ? &timeout_seconds : &deadline_seconds) < 0)
+                usage_error(usage_text, "bad %s '%s': expected seconds above 0 (e.g. 2 or "
+                            "0.5), at most %g", option == 't' ? "timeout" : "--deadline",
+                            optarg, TIMEOUT_MAXIMUM_SECONDS);
+            deadline_given |= option == OPTION_DEADLINE;
             break;
         case 'q': narration_level = NARRATE_QUIET; break;
         case 'v': narration_level = NARRATE_VERBOSE; break;
@@ -559,8 +602,12 @@ int main(int argc, char *argv[])
     }
     if (optind < argc)
         usage_error(usage_text, "unexpected argument '%s'", argv[optind]);
-    if (message != NULL && idle_count > 0)
-        usage_error(usage_text, "-m and --idle do not go together");
+    if ((message != NULL) + (idle_count > 0) + (message_count > 0 || message_size > 0) > 1)
+        usage_error(usage_text, "-m, --idle and --count do not go together");
+    if ((message_count > 0) != (message_size > 0))
+        usage_error(usage_text, "--count and --size go together");
+    if (deadline_given && message_count == 0)
+        usage_error(usage_text, "--deadline is for a throughput run (--count, --size)");
     if (port == 0)
         usage_error(usage_text, "port 0 is for servers; a client needs the server's port");
 
@@ -570,53 +617,23 @@ int main(int argc, char *argv[])
     struct target target = {
         .host = host,
         .port = port,
-        .timeout_seconds = timeout_seconds,
         .addresses = resolve_or_exit(host, port, 0), /* getaddrinfo() */
+        .timeout_seconds = timeout_seconds,
+        /* -t narrates its steps at the normal level: that is its lesson. */
+        .level = timeout_seconds > 0 && idle_count == 0 ? NARRATE_NORMAL : NARRATE_VERBOSE,
     };
-
-    if (idle_count > 0) {
-        int status = hold_idle_connections(&target, idle_count);
-        freeaddrinfo(target.addresses);
-        return status;
-    }
-
-    /* -t narrates its steps at the normal level: that is its lesson. */
-    struct connect_failure failure;
-    int socket_fd = open_connection(&target, timeout_seconds > 0 ? NARRATE_NORMAL
-                                                                 : NARRATE_VERBOSE,
-                                    &failure);
-    if (socket_fd < 0) {
-        if (!stop_requested)
-            report_connect_failure(&target, &failure, "");
-        freeaddrinfo(target.addresses);
-        return stop_requested ? 0 : 1;
-    }
-    freeaddrinfo(target.addresses);
-
-    struct outgoing out = { .more_coming = true };
-    if (message != NULL) {
-        /* The message as if typed: its bytes and a newline, then the end. */
-        size_t length = strlen(message);
-        out.capacity = length + 1;
-        out.end = length + 1;
-        out.more_coming = false;
-        out.data = malloc(out.capacity);
-        if (out.data != NULL) {
-            memcpy(out.data, message, length);
-            out.data[length] = '\n';
-        }
-    } else {
-        out.capacity = BUFFER_SIZE;
-        out.data = malloc(out.capacity);
-    }
-    if (out.data == NULL) {
-        complain(errno, "malloc");
+    int socket_fd = -1, status;
+    if (idle_count > 0)
+        status = hold_idle_connections(&target, idle_count);
+    else if ((socket_fd = open_connection(&target, 0, 0)) < 0)
+        status = stop_requested ? 0 : 1;
+    else if (message_count > 0)
+        status = measure_throughput(socket_fd, message_count, (size_t)message_size,
+                                    deadline_seconds);
+    else
+        status = run_session(socket_fd, message);
+    if (socket_fd >= 0)
         close(socket_fd);
-        return 1;
-    }
-
-    int status = run_session(socket_fd, &out);
-    free(out.data);
-    close(socket_fd);
+    freeaddrinfo(target.addresses);
     return status;
 }

@@ -130,3 +130,11 @@ load helper
     [ "$output" = "over IPv6" ]
     grep -qE '^accept\(\) -> fd [0-9]+ from \[::1\]:[0-9]+$' "$SERVER_OUT"
 }
+
+@test "blocking_echo: SIGINT under load from four streaming clients ends it within 2 s" {
+    check_stop_under_load blocking_echo
+}
+
+@test "blocking_echo: SIGINT or SIGTERM while it is blocked in send() to a client that never reads" {
+    check_stop_while_writing blocking_echo
+}

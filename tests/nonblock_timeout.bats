@@ -171,3 +171,69 @@ load helper
     ((SECONDS - started < 5))
     [ "$(tail -n 1 "$SERVER_OUT")" = "summary: clients=0 bytes=0 ticks=1" ]
 }
+
+@test "nonblock_timeout: nonblock: SIGINT under load from four streaming clients ends it within 2 s" {
+    check_stop_under_load nonblock_timeout -i 1000
+}
+
+@test "nonblock_timeout: nonblock: SIGINT or SIGTERM while its echo backs up to a client that never reads" {
+    check_stop_while_writing nonblock_timeout -i 1000
+}
+
+@test "nonblock_timeout: timeout: SIGINT under load from four streaming clients ends it within 2 s" {
+    check_stop_under_load nonblock_timeout --mode timeout -t 60
+}
+
+@test "nonblock_timeout: timeout: SIGINT or SIGTERM while it is blocked in send() to a client that never reads" {
+    check_stop_while_writing nonblock_timeout --mode timeout -t 60
+}
+
+@test "nonblock_timeout: nonblock: out of descriptors under load, EMFILE is said once, and a client is served when one is free" {
+    command -v prlimit >/dev/null || skip "prlimit (util-linux) is not installed"
+    start_server nonblock_timeout -q -i 20
+    # Once its last descriptor before the clients (the signalfd) is open,
+    # room for exactly one client: what it holds now, plus one.
+    local deadline=$((SECONDS + 10))
+    until find "/proc/$SERVER_PID/fd" -lname 'anon_inode:*signalfd*' | grep -q .; do
+        ((SECONDS < deadline)) || { echo "no signalfd in /proc/$SERVER_PID/fd" >&2; return 1; }
+        sleep 0.02
+    done
+    local limit
+    limit=$(($(open_descriptors "$SERVER_PID") + 1))
+    prlimit --pid "$SERVER_PID" --nofile="$limit:$limit"
+
+    # One client streams without pause and keeps every round busy (no other
+    # work, no sleep between rounds)...
+    start_program tools/echo_load -t 60 -p "$SERVER_PORT" -n 1 -b 65536M -s 3 concurrent
+    local stream_pid=$PROGRAM_PID
+    wait_until_busy "$SERVER_PID" 10
+    # ...and three more wait in the backlog, with no descriptor left for them.
+    start_program_holding_stdin tcp_client --idle 3 -p "$SERVER_PORT"
+    local idle_pid=$PROGRAM_PID
+    wait_for_line "$PROGRAM_OUT" '^holding 3 connections$'
+    wait_for_line "$SERVER_OUT" '^accept\(\) failed.*\(EMFILE\)$'
+
+    # Watch for a second and a half: rounds without end (busy ones, with no
+    # sleep between them), fifteen ends of the listener's 100 ms pause, and
+    # one line all the same.
+    local watch_until lines
+    watch_until=$(($(now_ms) + 1500))
+    while (($(now_ms) < watch_until)); do
+        lines=$(grep -c 'EMFILE' "$SERVER_OUT")
+        ((lines == 1)) || { echo "EMFILE said $lines times" >&2; return 1; }
+        sleep 0.05
+    done
+    kill -0 "$stream_pid" # still streaming all along
+    grep -qx 'accept() failed; trying again every 100 ms until a descriptor is free: Too many open files (EMFILE)' "$SERVER_OUT"
+
+    # The shortage ends when clients leave; then a newcomer is served.
+    stop_pid "$idle_pid"
+    stop_pid "$stream_pid"
+    run --separate-stderr timeout 20 "$(bin tcp_client)" -q -p "$SERVER_PORT" -m 'after the shortage'
+    [ "$status" -eq 0 ]
+    [ "$output" = 'after the shortage' ]
+    [ "$(grep -c 'EMFILE' "$SERVER_OUT")" -eq 1 ]
+    stop_server INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    [[ $(tail -n 1 "$SERVER_OUT") =~ ^summary:\ clients=[0-9]+\  ]]
+}

@@ -36,4 +36,27 @@ run_scenario() {
     check "client 2 was echoed once client 1 left" [ "$echo_second" = "second client" ]
     check "Ctrl-C (SIGINT) ended it with status 0" [ "$DEMO_STATUS" -eq 0 ]
     check "it printed its summary" grep -q '^summary: clients=2 bytes=27$' "$DEMO_OUT"
+
+    heading "Ctrl-C while the server is stuck in send()"
+    say "A client sends 8 MiB and never reads its echo: the server's send() fills"
+    say "the socket and sleeps. Ctrl-C interrupts it half-way: send() returns a"
+    say "short count, and write_all() must give up rather than send the rest."
+    start_demo blocking_echo || return 1
+    local flood_out="${DEMO_OUT%.out}.flood"
+    start_background timeout 60 "$LAB_BUILD/tools/echo_load" -t 30 -p "$DEMO_PORT" -b 8M flood \
+        >"$flood_out"
+    wait_for_line "$flood_out" '^flood: (stalled after|sent all) ' 30
+    say "the client: $(head -n 1 "$flood_out")"
+    local started_ms=$(($(date +%s%N) / 1000000)) took_ms
+    stop_demo INT
+    took_ms=$(($(date +%s%N) / 1000000 - started_ms))
+    say "the server ended ${took_ms} ms after SIGINT; its last lines:"
+    local last_lines
+    mapfile -t last_lines < <(tail -n 3 "$DEMO_OUT")
+    printf '  | %s\n' "${last_lines[@]}"
+
+    check "Ctrl-C ended it with status 0" [ "$DEMO_STATUS" -eq 0 ]
+    check "within 2 seconds, though the client still does not read (${took_ms} ms)" \
+        [ "$took_ms" -lt 2000 ]
+    check "it printed its summary" grep -qE '^summary: clients=1 bytes=[0-9]+$' "$DEMO_OUT"
 }

@@ -42,6 +42,8 @@ run_scenario() {
         [ "$reply" = 'hello while the other client sleeps' ]
     check "108894 bytes came back intact" [ "$expected_sum" = "$echoed_sum" ]
     check "Ctrl-C (SIGINT) ended it with status 0" [ "$DEMO_STATUS" -eq 0 ]
+    check "Ctrl-C came in through the signalfd, read like a socket" \
+        grep -qx 'signalfd: SIGINT arrived; stopping' "$DEMO_OUT"
     check "it printed its summary" grep -qE '^summary: clients=3 bytes=108930 ticks=[0-9]+$' "$DEMO_OUT"
 
     heading "Timeout detection (超时检测): settimeout(1) - block, but not forever"
