@@ -159,9 +159,8 @@ static bool try_accept(struct listener *listener, struct client *clients, struct
         return false;
     }
 
-    struct sockaddr_storage peer;
-    socklen_t peer_length;
-    int client_fd = listener_accept(listener, &peer, &peer_length); /* accept4, SOCK_NONBLOCK */
+    char peer_text[ADDRESS_TEXT_SIZE];
+    int client_fd = listener_accept(listener, peer_text, sizeof peer_text); /* accept4, NONBLOCK */
     if (client_fd < 0) {
         if (errno == EAGAIN)
             report_add(report, "accept() -> EAGAIN (no client waiting)");
@@ -170,10 +169,8 @@ static bool try_accept(struct listener *listener, struct client *clients, struct
         return false;
     }
 
-    char peer_text[ADDRESS_TEXT_SIZE];
     narrate("accept() -> fd %d from %s (SOCK_NONBLOCK: its recv() will not wait either)",
-            client_fd, format_address((struct sockaddr *)&peer, peer_length, peer_text,
-                                      sizeof peer_text));
+            client_fd, peer_text);
     free_slot->fd = client_fd;
     free_slot->pending_start = free_slot->pending_end = 0;
     free_slot->echoed = 0;
