@@ -74,56 +74,8 @@ static const char usage_text[] =
     "and prints what still comes back until the server closes.\n"
     "Exit status: 0 done, 1 connect or I/O error (or a wrong echo), 2 bad usage.\n";
 
-/* ---- Notes on stderr: stdout carries the server's bytes ----------------- */
-
-static void note_at(int level, const char *format, ...) __attribute__((format(printf, 2, 3)));
-
-static void note_at(int level, const char *format, ...)
-{
-    if (narration_level < level)
-        return;
-    va_list arguments;
-    va_start(arguments, format);
-    fprintf(stderr, "unix_client: ");
-    vfprintf(stderr, format, arguments);
-    fputc('\n', stderr);
-    va_end(arguments);
-}
-
-/* An error that ends the session, said like fatal() but returning, so that
- * the caller frees what it holds. */
-static int complain(const char *format, ...) __attribute__((format(printf, 1, 2)));
-
-static int complain(const char *format, ...)
-{
-    int error = errno;
-    va_list arguments;
-    va_start(arguments, format);
-    fprintf(stderr, "unix_client: ");
-    vfprintf(stderr, format, arguments);
-    fprintf(stderr, ": %s (%s)\n", strerror(error), errno_name(error));
-    va_end(arguments);
-    return 1;
-}
-
-/* A started-with-closed stdin/stdout/stderr would hand our socket one of
- * those numbers: fill the gaps with /dev/null. */
-static void ensure_standard_descriptors(void)
-{
-    for (int fd = 0; fd <= 2; fd++) {
-        if (fcntl(fd, F_GETFD) >= 0)
-            continue;
-        if (open("/dev/null", O_RDWR) != fd)
-            exit(1);
-    }
-}
-
-static double monotonic_seconds(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
+/* Notes and errors go to stderr (note(), complain() in common/lab.h):
+ * stdout carries the server's bytes. */
 
 /* write() to stdout until all is written (stdout may be a pipe). */
 static int write_to_stdout(const char *data, size_t length)
@@ -155,7 +107,7 @@ static int pass_descriptors(int socket_fd, char *const files[], int file_count, 
     for (int i = 0; i < file_count; i++) {
         fds[i] = open(files[i], O_RDONLY | O_CLOEXEC);
         if (fds[i] < 0) {
-            int status = complain("open(%s) for --pass", files[i]);
+            int status = complain(errno, "open(%s) for --pass", files[i]);
             while (i-- > 0)
                 close(fds[i]);
             return status;
@@ -182,10 +134,10 @@ static int pass_descriptors(int socket_fd, char *const files[], int file_count, 
     do
         sent = sendmsg(socket_fd, &message, MSG_NOSIGNAL);
     while (sent < 0 && errno == EINTR && !stop_requested);
-    int status = sent < 0 ? complain("sendmsg() with SCM_RIGHTS") : 0;
+    int status = sent < 0 ? complain(errno, "sendmsg() with SCM_RIGHTS") : 0;
     for (int i = 0; i < file_count; i++) {
         if (status == 0)
-            note_at(NARRATE_NORMAL, "sendmsg(fd %d): %zd bytes and SCM_RIGHTS carrying our "
+            note(NARRATE_NORMAL, "sendmsg(fd %d): %zd bytes and SCM_RIGHTS carrying our "
                     "fd %d (%s); close(fd %d): the server has its own copy now", socket_fd,
                     sent, fds[i], files[i], fds[i]);
         close(fds[i]);
@@ -217,10 +169,10 @@ static int run_session(int socket_fd, struct outgoing *out)
     while (!stop_requested) {
         bool pending = out->start < out->end;
         if (!out->more_coming && !pending && write_side_open) {
-            note_at(NARRATE_VERBOSE, "shutdown(fd %d, SHUT_WR) after %llu bytes: "
+            note(NARRATE_VERBOSE, "shutdown(fd %d, SHUT_WR) after %llu bytes: "
                     "no more data from us; still reading", socket_fd, sent);
             if (shutdown(socket_fd, SHUT_WR) < 0)
-                return complain("shutdown(SHUT_WR)");
+                return complain(errno, "shutdown(SHUT_WR)");
             write_side_open = false;
         }
         struct pollfd watched[2] = {
@@ -230,19 +182,19 @@ static int run_session(int socket_fd, struct outgoing *out)
         if (poll(watched, 2, -1) < 0) {
             if (errno == EINTR)
                 continue; /* the loop condition checks stop_requested */
-            return complain("poll()");
+            return complain(errno, "poll()");
         }
         if (watched[1].revents != 0) {
             ssize_t count = read(STDIN_FILENO, out->data, out->capacity);
             if (count > 0) {
                 out->start = 0;
                 out->end = (size_t)count;
-                note_at(NARRATE_VERBOSE, "read(stdin) -> %zd bytes", count);
+                note(NARRATE_VERBOSE, "read(stdin) -> %zd bytes", count);
             } else if (count == 0) {
                 out->more_coming = false;
-                note_at(NARRATE_VERBOSE, "read(stdin) -> 0: end of input");
+                note(NARRATE_VERBOSE, "read(stdin) -> 0: end of input");
             } else if (errno != EINTR && errno != EAGAIN) {
-                return complain("read(stdin)");
+                return complain(errno, "read(stdin)");
             }
         }
         if ((watched[0].revents & POLLOUT) && out->start < out->end) {
@@ -251,30 +203,30 @@ static int run_session(int socket_fd, struct outgoing *out)
             ssize_t count = send(socket_fd, out->data + out->start, out->end - out->start,
                                  MSG_DONTWAIT | MSG_NOSIGNAL);
             if (count >= 0) {
-                note_at(NARRATE_VERBOSE, "send() -> %zd of %zu bytes", count,
+                note(NARRATE_VERBOSE, "send() -> %zd of %zu bytes", count,
                         out->end - out->start);
                 out->start += (size_t)count;
                 sent += (unsigned long long)count;
             } else if (errno != EINTR && errno != EAGAIN) {
-                return complain("send() to the server");
+                return complain(errno, "send() to the server");
             }
         }
         if (watched[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t count = recv(socket_fd, incoming, sizeof incoming, MSG_DONTWAIT);
             if (count == 0) {
-                note_at(NARRATE_VERBOSE, "recv() -> 0: the server closed; %llu bytes sent, "
+                note(NARRATE_VERBOSE, "recv() -> 0: the server closed; %llu bytes sent, "
                         "%llu received", sent, received);
                 return 0;
             }
             if (count < 0) {
                 if (errno == EINTR || errno == EAGAIN)
                     continue;
-                return complain("recv() from the server");
+                return complain(errno, "recv() from the server");
             }
-            note_at(NARRATE_VERBOSE, "recv() -> %zd bytes; writing them to stdout", count);
+            note(NARRATE_VERBOSE, "recv() -> %zd bytes; writing them to stdout", count);
             received += (unsigned long long)count;
             if (write_to_stdout(incoming, (size_t)count) < 0)
-                return complain("write to stdout");
+                return complain(errno, "write to stdout");
         }
     }
     return 0;
@@ -298,7 +250,7 @@ static int round_trip(int fd, const char *expected, char *received, size_t size)
             if (count > 0)
                 sent += (size_t)count;
             else if (count < 0 && errno != EAGAIN && errno != EINTR)
-                return complain("send() to the server");
+                return complain(errno, "send() to the server");
         }
         int flags = 0; /* all sent: just wait for the echo, in recv() */
         if (sent < size) {
@@ -306,7 +258,7 @@ static int round_trip(int fd, const char *expected, char *received, size_t size)
             if (poll(&watched, 1, -1) < 0) {
                 if (errno == EINTR)
                     continue;
-                return complain("poll()");
+                return complain(errno, "poll()");
             }
             if (!(watched.revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
@@ -321,7 +273,7 @@ static int round_trip(int fd, const char *expected, char *received, size_t size)
         if (count < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            return complain("recv() from the server");
+            return complain(errno, "recv() from the server");
         }
         got += (size_t)count;
     }
@@ -336,7 +288,7 @@ static int measure_throughput(int fd, long count, long size)
     if (pattern == NULL || received == NULL) {
         free(pattern);
         free(received);
-        return complain("malloc");
+        return complain(errno, "malloc");
     }
     unsigned state = 12345; /* any fixed bytes that are not all alike */
     for (size_t i = 0; i < bytes + PATTERN_SHIFT; i++) {
@@ -366,7 +318,7 @@ static int measure_throughput(int fd, long count, long size)
     double seconds = monotonic_seconds() - started;
 
     if (status == -1) {
-        note_at(NARRATE_NORMAL, "stopped after %ld of %ld messages; nothing measured", done,
+        note(NARRATE_NORMAL, "stopped after %ld of %ld messages; nothing measured", done,
                 count);
         status = 0;
     } else if (status == 0) {
@@ -455,7 +407,7 @@ int main(int argc, char *argv[])
     int socket_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (socket_fd < 0)
         fatal("socket(AF_UNIX, SOCK_STREAM)");
-    note_at(NARRATE_VERBOSE, "connect(fd %d, %s)", socket_fd, path);
+    note(NARRATE_VERBOSE, "connect(fd %d, %s)", socket_fd, path);
     if (connect(socket_fd, (struct sockaddr *)&address, address_length) < 0) {
         const char *hint = errno == ECONNREFUSED ? " (a socket file, but no server behind it)"
                          : errno == ENOENT       ? " (no server has made that socket)"
@@ -467,7 +419,7 @@ int main(int argc, char *argv[])
         close(socket_fd);
         return stop_requested ? 0 : 1;
     }
-    note_at(NARRATE_VERBOSE, "connect() -> 0: fd %d connected to %s", socket_fd, path);
+    note(NARRATE_VERBOSE, "connect() -> 0: fd %d connected to %s", socket_fd, path);
 
     if (count > 0) {
         int status = measure_throughput(socket_fd, count, size);
@@ -486,7 +438,7 @@ int main(int argc, char *argv[])
         capacity = BUFFER_SIZE;
     struct outgoing out = { .data = malloc(capacity), .capacity = capacity, .more_coming = true };
     if (out.data == NULL) {
-        complain("malloc");
+        complain(errno, "malloc");
         close(socket_fd);
         return 1;
     }
