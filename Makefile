@@ -54,8 +54,9 @@ test-sanitize:       ## the same tests against the sanitizer build
 lab3: all            ## walk the whole lab: every demo, narrated, with a scoreboard
 	@scripts/lab3.sh
 
-bench: all           ## select vs poll vs epoll benchmarks (slow; results in build/bench/)
+bench: all           ## select vs poll vs epoll, mini_http vs nginx (slow; results in build/bench/)
 	@scripts/bench.sh
+	@scripts/bench_http.sh
 
 clean:               ## remove build/
 	rm -rf build

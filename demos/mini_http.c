@@ -131,6 +131,7 @@ struct seen_fields {
     int host_count;
     bool content_length;
     bool transfer_encoding;
+    bool chunked_seen;
     bool chunked_last;        /* chunked is the final transfer coding */
     bool chunked_twice;
     bool unknown_coding;
@@ -305,8 +306,9 @@ static void note_transfer_codings(struct span value, struct seen_fields *seen)
         bool is_known = is_chunked;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             is_known = is_known || span_is(coding, known[i]);
-        seen->chunked_twice = seen->chunked_twice || (is_chunked && seen->chunked_last);
+        seen->chunked_twice = seen->chunked_twice || (is_chunked && seen->chunked_seen);
         seen->unknown_coding = seen->unknown_coding || !is_known;
+        seen->chunked_seen = seen->chunked_seen || is_chunked;
         seen->chunked_last = is_chunked;
     }
 }
@@ -899,6 +901,34 @@ static const char *last_modified(struct server *server, time_t modified)
     return server->modified_text;
 }
 
+/* A head, line by line, in the notes' words: 请求行 (or 响应行) the first
+ * line, 请求头 (响应头) each header, 空行 the blank line that ends it.
+ * Every byte shown escaped: a request is whatever the client sent. */
+static void narrate_head(int fd, bool request, const char *data, size_t start, size_t end)
+{
+    for (int number = 0; start < end; number++) {
+        struct span line;
+        size_t next;
+        bool ended = next_line(data, end, start, &line, &next);
+        if (!ended) {
+            line = (struct span){ data + start, end - start };
+            next = end;
+        }
+        if (number > HEADER_FIELD_LIMIT + 1) {
+            printf("fd %d: ... %zu more bytes\n", fd, end - start);
+            return;
+        }
+        char text[200];
+        printf("fd %d: %s | %s%s\n", fd,
+               number == 0        ? (request ? "请求行 request line" : "响应行 status line ")
+               : line.length == 0 ? "空行   blank line  "
+               : request          ? "请求头 header      " : "响应头 header      ",
+               escape_for_terminal(line.start, line.length, text, sizeof text),
+               ended ? "" : "  (no end of line yet)");
+        start = next;
+    }
+}
+
 /* snprintf at the end of the head, as much as fits (it always does: every
  * piece is bounded and HEAD_BUFFER_SIZE is ample). */
 static void append(struct connection *c, const char *format, ...)
@@ -912,28 +942,6 @@ static void append(struct connection *c, const char *format, ...)
     va_end(arguments);
     if (written > 0)
         c->head_length += (size_t)written < room ? (size_t)written : room - 1;
-}
-
-/* The response as it leaves, in the notes' words: 响应行 the status line,
- * 响应头 the headers, 空行 the blank line, 响应体 the body. */
-static void narrate_response(const struct connection *c, int status, const char *body)
-{
-    if (narration_level < NARRATE_NORMAL)
-        return;
-    size_t offset = 0;
-    struct span line;
-    size_t next;
-    while (offset < c->blank_line_end && next_line(c->head, c->blank_line_end, offset, &line, &next)) {
-        printf("fd %d: %s | %.*s\n", c->fd,
-               offset == 0 ? "响应行 status line " : line.length == 0 ? "空行   blank line  " : "响应头 header      ",
-               (int)line.length, line.start);
-        offset = next;
-    }
-    if (status == 200 && c->file_fd >= 0)
-        printf("fd %d: 响应体 body         | %lld bytes of %s, by sendfile()\n", c->fd,
-               (long long)c->file_end, body);
-    else
-        printf("fd %d: 响应体 body         | %s\n", c->fd, body);
 }
 
 /* Build the response in c->head: status line, headers, blank line and, for
@@ -988,50 +996,22 @@ static void prepare_response(struct server *server, struct connection *c, int st
 
     if (narration_level < NARRATE_NORMAL)
         return;
-    char body[160] = "none";
+    narrate_head(c->fd, false, c->head, 0, c->blank_line_end);
+    char name[160];
     if (c->file_fd >= 0)
-        escape_for_terminal(file->relative, strlen(file->relative), body, sizeof body);
+        printf("fd %d: 响应体 body         | %lld bytes of %s, by sendfile()\n", c->fd,
+               (long long)c->file_end,
+               escape_for_terminal(file->relative, strlen(file->relative), name, sizeof name));
     else if (status == 304)
-        snprintf(body, sizeof body, "none: the browser's copy is still current");
+        printf("fd %d: 响应体 body         | none: the browser's copy is still current\n", c->fd);
     else if (head_only)
-        snprintf(body, sizeof body, "none: HEAD asks for the headers only");
-    else if (page_length > 0)
-        snprintf(body, sizeof body, "%d bytes of HTML, the error page", page_length);
-    narrate_response(c, status, body);
+        printf("fd %d: 响应体 body         | none: HEAD asks for the headers only\n", c->fd);
+    else
+        printf("fd %d: 响应体 body         | %d bytes of HTML, the error page\n", c->fd,
+               page_length);
 }
 
 /* ---- Requests as they arrive ------------------------------------------- */
-
-/* The request head as received, line by line: 请求行 the request line,
- * 请求头 the headers, 空行 the blank line. Every byte is shown escaped. */
-static void narrate_request(const struct connection *c, const struct http_request *request)
-{
-    if (narration_level < NARRATE_NORMAL)
-        return;
-    if (request->skipped_length > 0)
-        printf("fd %d: (%zu bytes of empty lines before the request line, ignored)\n", c->fd,
-               request->skipped_length);
-    size_t offset = request->skipped_length, end = request->head_length;
-    for (int number = 0; offset < end; number++) {
-        struct span line;
-        size_t next;
-        bool ended = next_line(c->input, end, offset, &line, &next);
-        if (!ended) {
-            line = (struct span){ c->input + offset, end - offset };
-            next = end;
-        }
-        if (number > HEADER_FIELD_LIMIT + 1) {
-            printf("fd %d: ... %zu more bytes\n", c->fd, end - offset);
-            break;
-        }
-        char text[200];
-        printf("fd %d: %s | %s%s\n", c->fd,
-               number == 0 ? "请求行 request line" : line.length == 0 ? "空行   blank line  " : "请求头 header      ",
-               escape_for_terminal(line.start, line.length, text, sizeof text),
-               ended ? "" : "  (no end of line yet)");
-        offset = next;
-    }
-}
 
 static unsigned hash_path(struct span path) /* FNV-1a */
 {
@@ -1048,10 +1028,14 @@ static int find_file(struct server *server, struct span path, struct resolved_fi
                      struct resolved_file **file, struct cached_file **slot)
 {
     struct cached_file *entry = &server->cache[hash_path(path) % FILE_CACHE_SLOTS];
+    char name[160];
     *file = own;
     *slot = NULL;
     if (entry->file.fd >= 0 && entry->second == server->clock_second
         && entry->path_length == path.length && memcmp(entry->path, path.start, path.length) == 0) {
+        narrate_detail("open-file cache: %s is fd %d, fresh this second: no openat2(), no fstat()",
+                       escape_for_terminal(entry->file.relative, strlen(entry->file.relative),
+                                           name, sizeof name), entry->file.fd);
         *file = &entry->file;
         *slot = entry;
         return 200;
@@ -1062,6 +1046,9 @@ static int find_file(struct server *server, struct span path, struct resolved_fi
         close(entry->file.fd);
     int status = resolve_target(&server->root, path, &entry->file);
     if (status == 200) {
+        narrate_detail("open-file cache: openat2() and fstat() -> %s is fd %d, kept for this second",
+                       escape_for_terminal(entry->file.relative, strlen(entry->file.relative),
+                                           name, sizeof name), entry->file.fd);
         memcpy(entry->path, path.start, path.length);
         entry->path_length = path.length;
         entry->second = server->clock_second;
@@ -1094,7 +1081,11 @@ static void answer_request(struct server *server, struct connection *c, int stat
 {
     server->requests_served++;
     c->requests++;
-    narrate_request(c, request);
+    if (narration_level >= NARRATE_NORMAL && request->skipped_length > 0)
+        printf("fd %d: (%zu bytes of empty lines before the request line, ignored)\n", c->fd,
+               request->skipped_length);
+    if (narration_level >= NARRATE_NORMAL)
+        narrate_head(c->fd, true, c->input, request->skipped_length, request->head_length);
     bool parsed = status == PARSE_COMPLETE;
     struct resolved_file own = { .fd = -1 }, *file = &own;
     struct cached_file *slot = NULL;
@@ -1404,15 +1395,40 @@ static void expire_deadlines(struct server *server)
             prepare_response(server, c, 408, NULL, &none, false);
             if (send(c->fd, c->head, c->head_length, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
                 server->bytes_sent += c->head_length;
+        } else if (c->phase == READING_HEAD) {
+            narrate("fd %d: idle for %lld s after %lu request(s); close(fd %d)", c->fd,
+                    server->timeout_ms / 1000, c->requests, c->fd);
         } else {
-            narrate("fd %d: nothing for %lld s; close(fd %d) after %lu request(s)", c->fd,
-                    server->timeout_ms / 1000, c->fd, c->requests);
+            narrate("fd %d: no progress for %lld s; close(fd %d)", c->fd,
+                    server->timeout_ms / 1000, c->fd);
         }
         close_connection(server, c);
     }
 }
 
 /* ---- The listening socket ------------------------------------------------ */
+
+/* -v: "epoll_wait() -> 2 ready: fd 7 EPOLLIN, fd 9 EPOLLOUT". */
+static void narrate_wakeup(const struct server *server, const struct epoll_event *events, int ready)
+{
+    static const struct named_bit names[] = {
+        { EPOLLIN, "EPOLLIN" }, { EPOLLOUT, "EPOLLOUT" }, { EPOLLERR, "EPOLLERR" }, { EPOLLHUP, "EPOLLHUP" },
+    };
+    if (narration_level < NARRATE_VERBOSE)
+        return;
+    printf("epoll_wait() -> %d ready%s", ready, ready > 0 ? ":" : " (a deadline or a pause is due)");
+    for (int i = 0; i < ready; i++) {
+        const void *owner = events[i].data.ptr;
+        char text[64];
+        printf("%s fd %d %s", i > 0 ? "," : "",
+               owner == &server->stop_fd    ? server->stop_fd
+               : owner == &server->listener ? server->listener.fd
+                                            : ((const struct connection *)owner)->fd,
+               describe_mask(events[i].events, names, sizeof names / sizeof names[0], text,
+                             sizeof text));
+    }
+    putchar('\n');
+}
 
 static void watch_listener(struct server *server, uint32_t events)
 {
@@ -1559,7 +1575,7 @@ int main(int argc, char *argv[])
         }
         server.now_ms = monotonic_ms();
         server.clock_second = time(NULL);
-        narrate_detail("epoll_wait() -> %d ready", ready);
+        narrate_wakeup(&server, events, ready);
         for (int i = 0; i < ready && !stop_requested; i++) {
             void *owner = events[i].data.ptr;
             if (owner == &server.stop_fd)

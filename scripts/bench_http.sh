@@ -10,9 +10,11 @@
 # connections, first with keep-alive, then with "Connection: close" (a new
 # TCP connection per request). The servers take turns within each round and
 # the rounds are repeated, so that whatever else the machine is doing falls
-# on all of them alike; the table shows medians over the rounds. On a
-# machine with two CPUs or more the server runs on the last one and the
-# client on the first (taskset), so they do not compete for one core.
+# on all of them alike; the table shows medians over the rounds: requests
+# per second, the 99th percentile of latency, and the server's CPU time per
+# request (user + system, from /proc: the figure least moved by other load
+# on the machine). On a machine with two CPUs or more the server runs on the
+# last one and the client on the first (taskset), so they do not compete.
 #
 # Usage: scripts/bench_http.sh [--quick] [--install] [-h]
 #   --quick     one round of 2 seconds, to check that it works
@@ -94,10 +96,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # A port nobody listens on: try random ones until a connect is refused.
+# Below the kernel's range of ephemeral ports, which wrk's own connections
+# use by the thousand (a listener cannot bind a port a client socket holds).
+ephemeral_low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
     local port
     while :; do
-        port=$((20000 + RANDOM % 40000))
+        port=$((10000 + RANDOM % (ephemeral_low - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return
@@ -182,7 +187,17 @@ stop_last_server() {
     unset "STARTED_PIDS[$last]"
 }
 
-# ---- One measurement: "REQUESTS_PER_SECOND P99_MS" ------------------------
+# ---- One measurement: "REQUESTS_PER_SECOND P99_MS CPU_US_PER_REQUEST" ---
+
+# CPU clock ticks (user + system) of PID and its children (nginx's worker).
+cpu_ticks() {
+    local pid total=0 ticks
+    for pid in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        ticks=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+        total=$((total + ${ticks:-0}))
+    done
+    echo "$total"
+}
 
 if command -v wrk >/dev/null; then
     load_tool=wrk
@@ -196,23 +211,28 @@ fi
 
 # wrk prints "Requests/sec: 41234.56" and, with --latency, "99%    1.23ms".
 measure() {
-    local port=$1 mode=$2 headers=() text
+    local port=$1 mode=$2 pid=$3 headers=() text before
+    before=$(cpu_ticks "$pid")
     [[ $mode == close ]] && headers=(-H 'Connection: close')
     if [[ $load_tool == wrk ]]; then
         text=$(timeout $((seconds + 30)) "${client_pin[@]}" wrk -t1 -c"$connections" \
             -d"${seconds}s" --latency "${headers[@]}" "http://127.0.0.1:$port/bench.txt") || true
-        awk '/^Requests\/sec:/ { rate = $2 }
+        awk -v ticks=$(($(cpu_ticks "$pid") - before)) -v hz="$(getconf CLK_TCK)" '
+             / requests in / { requests = $1 }
+             /^Requests\/sec:/ { rate = $2 }
              $1 == "99%" { v = $2; unit = v; sub(/[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
                            p99 = unit == "us" ? v / 1000 : unit == "s" ? v * 1000 : v }
-             END { printf "%.0f %.2f\n", rate, p99 }' <<<"$text"
+             END { printf "%.0f %.2f %.2f\n", rate, p99, requests ? ticks * 1e6 / hz / requests : 0 }' <<<"$text"
     else
         local keep=()
         [[ $mode == keepalive ]] && keep=(-k)
         text=$(timeout $((seconds + 60)) "${client_pin[@]}" ab -q -t "$seconds" -n 10000000 \
             -c "$connections" "${keep[@]}" "${headers[@]}" "http://127.0.0.1:$port/bench.txt" \
             2>/dev/null) || true
-        awk '/^Requests per second:/ { rate = $4 } $1 == "99%" { p99 = $2 }
-             END { printf "%.0f %.2f\n", rate, p99 }' <<<"$text"
+        awk -v ticks=$(($(cpu_ticks "$pid") - before)) -v hz="$(getconf CLK_TCK)" '
+             /^Complete requests:/ { requests = $3 }
+             /^Requests per second:/ { rate = $4 } $1 == "99%" { p99 = $2 }
+             END { printf "%.0f %.2f %.2f\n", rate, p99, requests ? ticks * 1e6 / hz / requests : 0 }' <<<"$text"
     fi
 }
 
@@ -241,11 +261,18 @@ raw="$work/raw"
 : >"$raw"
 for ((round = 1; round <= rounds; round++)); do
     for server in "${servers[@]}"; do
-        "start_$server"
+        if ! "start_$server"; then
+            echo "bench_http: $server did not start; skipped this round. Its output:"
+            cat "$work/$server"*.out "$work/nginx/error.log" "$work/lighttpd.error.log" 2>/dev/null |
+                tail -n 5 | sed 's/^/  | /'
+            stop_last_server
+            continue
+        fi
         for mode in keepalive close; do
-            read -r rate p99 < <(measure "$PORT" "$mode")
-            echo "$server $mode $rate $p99" >>"$raw"
-            printf '  round %d: %-10s %-9s %8s req/s  p99 %6s ms\n' "$round" "$server" "$mode" "$rate" "$p99"
+            read -r rate p99 cpu < <(measure "$PORT" "$mode" "${STARTED_PIDS[-1]}")
+            echo "$server $mode $rate $p99 $cpu" >>"$raw"
+            printf '  round %d: %-10s %-9s %8s req/s  p99 %6s ms  CPU %6s us/request\n' \
+                "$round" "$server" "$mode" "$rate" "$p99" "$cpu"
         done
         stop_last_server
     done
@@ -258,18 +285,19 @@ column_median() { awk -v s="$1" -v m="$2" -v c="$3" '$1 == s && $2 == m { print 
 
 {
     echo "mini_http vs web servers: 1 KiB file, $load_tool -t1 -c$connections, ${seconds}s x $rounds rounds (medians)"
-    printf '%-10s %14s %10s %14s %10s\n' server keep-alive p99/ms close p99/ms
+    printf '%-10s %12s %8s %10s   %12s %8s %10s\n' server keep-alive p99/ms CPU/us close p99/ms CPU/us
     for server in "${servers[@]}"; do
-        printf '%-10s %14.0f %10.2f %14.0f %10.2f\n' "$server" \
+        printf '%-10s %12.0f %8.2f %10.2f   %12.0f %8.2f %10.2f\n' "$server" \
             "$(column_median "$server" keepalive 3)" "$(column_median "$server" keepalive 4)" \
-            "$(column_median "$server" close 3)" "$(column_median "$server" close 4)"
+            "$(column_median "$server" keepalive 5)" "$(column_median "$server" close 3)" \
+            "$(column_median "$server" close 4)" "$(column_median "$server" close 5)"
     done
     mine_keep=$(column_median mini_http keepalive 3)
     mine_close=$(column_median mini_http close 3)
     for server in "${servers[@]:1}"; do
         awk -v name="$server" -v a="$mine_keep" -v b="$(column_median "$server" keepalive 3)" \
             -v c="$mine_close" -v d="$(column_median "$server" close 3)" \
-            'BEGIN { printf "mini_http / %-9s keep-alive %5.2fx   close %5.2fx\n", name, b ? a / b : 0, d ? c / d : 0 }'
+            'BEGIN { printf "mini_http / %-9s req/s: keep-alive %5.2fx   close %5.2fx\n", name, b ? a / b : 0, d ? c / d : 0 }'
     done
 } | tee "$results"
 echo "bench_http: saved in $results"

@@ -29,6 +29,12 @@ setup() {
     run "$(bin mini_http)" -p 0 -r "$BATS_TEST_TMPDIR/no-such-folder"
     [ "$status" -eq 1 ]
     [[ $output == "mini_http: document root $BATS_TEST_TMPDIR/no-such-folder: No such file or directory (ENOENT)" ]]
+    # A copy of the program far from demos/www cannot find the sample site.
+    mkdir -p "$BATS_TEST_TMPDIR/elsewhere/bin"
+    cp "$(bin mini_http)" "$BATS_TEST_TMPDIR/elsewhere/bin/"
+    run "$BATS_TEST_TMPDIR/elsewhere/bin/mini_http" -p 0
+    [ "$status" -eq 1 ]
+    [ "$output" = "mini_http: the sample site demos/www is not beside this program; name the folder to serve with -r DOCROOT" ]
 }
 
 @test "mini_http: started from any folder it serves the sample site, byte for byte" {
@@ -232,6 +238,7 @@ setup() {
     expect_raw '400 close' "${head}Transfer-Encoding: chunked, gzip\r\n\r\n"
     expect_raw '400 close' "${head}Transfer-Encoding: gzip\r\n\r\n"
     expect_raw '400 close' "${head}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+    expect_raw '400 close' "${head}Transfer-Encoding: chunked, gzip, chunked\r\n\r\n"
     expect_raw '501 close' "${head}Transfer-Encoding: rot13, chunked\r\n\r\n"
     # A valid chunked body is refused: 411 asks for a Content-Length.
     expect_raw '411 close' "${head}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"

@@ -59,7 +59,8 @@ setup() {
     wait_for_line "$SERVER_OUT" '^sendfile\(fd [0-9]+\) -> 6 bytes, 0 to go$' 5
     grep -qE '^recv\(fd [0-9]+\) -> [0-9]+ bytes$' "$SERVER_OUT"
     grep -qE '^send\(fd [0-9]+\) -> [0-9]+ of [0-9]+ bytes of head$' "$SERVER_OUT"
-    grep -qE '^epoll_wait\(\) -> 1 ready' "$SERVER_OUT"
+    grep -qE '^epoll_wait\(\) -> 1 ready: fd [0-9]+ EPOLLIN$' "$SERVER_OUT"
+    grep -q '^open-file cache: openat2() and fstat() -> hello.txt is fd [0-9]*, kept for this second$' "$SERVER_OUT"
 }
 
 @test "mini_http: keep-alive: one connection for three requests; Connection: close and HTTP/1.0 honoured" {
@@ -149,7 +150,7 @@ setup() {
     reply=$(timeout 10 cat <&"$connection")
     exec {connection}>&-
     [[ $reply == $'HTTP/1.1 200 OK\r'*$'\r\n\r\nhello' ]]
-    wait_for_line "$SERVER_OUT" 'nothing for 1 s; close' 5
+    wait_for_line "$SERVER_OUT" 'idle for 1 s after 1 request\(s\); close' 5
     [ "$(grep -c 'no complete request head after 1 s: 408' "$SERVER_OUT")" -eq 2 ]
 }
 
@@ -225,6 +226,26 @@ setup() {
     exec {connection}>&-
 }
 
+@test "mini_http: SIGTERM while 20 clients are downloading: it ends at once, exit 0" {
+    make_site
+    head -c $((20 * 1024 * 1024)) /dev/zero >"$SITE/big.bin"
+    start_site
+    local i deadline=$((SECONDS + 20))
+    for i in $(seq 1 20); do
+        timeout 60 curl -s --limit-rate 200K -o /dev/null "$(base_url)/big.bin" 3>&- &
+        remember_pid $!
+    done
+    # Every response under way: 20 bodies being sent, slowly.
+    until [ "$(grep -c '响应体 body' "$SERVER_OUT")" -eq 20 ]; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.05
+    done
+    stop_server TERM
+    grep -qx 'stopping: close() on the 20 connections still open' "$SERVER_OUT"
+    [ "$EXIT_STATUS" -eq 0 ]
+    [[ $(tail -n 1 "$SERVER_OUT") =~ ^summary:\ clients=20\ requests=20\ bytes=[0-9]+$ ]]
+}
+
 @test "mini_http: headless Chromium renders the sample page, asking for its stylesheet and image" {
     local browser
     browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
@@ -233,7 +254,7 @@ setup() {
     local sandbox=()
     ((EUID == 0)) && sandbox=(--no-sandbox) # Chromium refuses to run as root with its sandbox
     run --separate-stderr timeout 60 "$browser" --headless "${sandbox[@]}" --disable-gpu \
-        --no-first-run --user-data-dir="$BATS_TEST_TMPDIR/chromium" --dump-dom "$(base_url)/"
+        --disable-dev-shm-usage --no-first-run --user-data-dir="$BATS_TEST_TMPDIR/chromium" --dump-dom "$(base_url)/"
     [ "$status" -eq 0 ]
     [[ $output == *"<title>mini_http: the anatomy of a request and a response</title>"* ]]
     [[ $output == *"<h1>Hello from mini_http</h1>"* ]]
