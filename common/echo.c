@@ -28,6 +28,12 @@ static long long monotonic_ms(void)
 void echo_start(struct echo_connection *connection, int fd, const struct echo_words *words)
 {
     *connection = (struct echo_connection){ .fd = fd, .words = words };
+    /* Echo goes back in pieces as it arrives; with Nagle's algorithm a small
+     * piece waits for the ACK of the last, which the client delays: 40 ms
+     * stalls per message. Send each piece at once. (On a Unix socket this
+     * fails with EOPNOTSUPP, and there is no Nagle to turn off.) */
+    int on = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
 size_t echo_unsent(const struct echo_connection *connection)
@@ -248,13 +254,6 @@ int listener_accept(struct listener *listener, char *peer_text, size_t peer_text
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             format_address((struct sockaddr *)&peer, peer_length, peer_text, peer_text_size);
-            /* Echo goes back in pieces as it arrives; with Nagle's algorithm a
-             * small piece waits for the ACK of the last, which the client
-             * delays: 40 ms stalls per message. Send each piece at once. */
-            if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) {
-                int on = 1;
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-            }
             return fd;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
