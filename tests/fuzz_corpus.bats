@@ -31,3 +31,7 @@ replay_corpus() {
     done
     ((count > 0))
 }
+
+@test "fuzz: http_request corpus replays cleanly through mini_http's parser, resolver and escaping" {
+    replay_corpus http_request
+}

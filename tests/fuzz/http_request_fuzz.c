@@ -31,10 +31,19 @@ static char base[PATH_MAX];          /* the temporary folder: secret.txt and www
 static struct docroot roots[2];      /* www/ twice: openat2(), and the fallback */
 static struct stat secret;
 
+/* base/name into path (PATH_MAX bytes); a path that does not fit is a
+ * broken test setup, not an input to fuzz. */
+static void join(char *path, const char *name)
+{
+    int length = snprintf(path, PATH_MAX, "%s/%s", base, name);
+    if (length < 0 || length >= PATH_MAX)
+        abort();
+}
+
 static void make_file(const char *name, const char *text)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", base, name);
+    join(path, name);
     FILE *file = fopen(path, "w");
     if (file == NULL || fputs(text, file) < 0 || fclose(file) != 0)
         abort();
@@ -43,7 +52,7 @@ static void make_file(const char *name, const char *text)
 static void make_link(const char *target, const char *name)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", base, name);
+    join(path, name);
     if (symlink(target, path) < 0)
         abort();
 }
@@ -57,7 +66,7 @@ static void remove_docroot(void)
     };
     char path[PATH_MAX];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", base, names[i]);
+        join(path, names[i]);
         if (unlink(path) < 0)
             rmdir(path);
     }
@@ -68,13 +77,15 @@ static void remove_docroot(void)
 static void make_docroot(void)
 {
     const char *tmp = getenv("TMPDIR");
-    snprintf(base, sizeof base, "%s/http_fuzz.XXXXXX", tmp != NULL ? tmp : "/tmp");
+    int length = snprintf(base, sizeof base, "%s/http_fuzz.XXXXXX", tmp != NULL ? tmp : "/tmp");
+    if (length < 0 || (size_t)length >= sizeof base)
+        abort();
     if (mkdtemp(base) == NULL)
         abort();
     char path[PATH_MAX];
     static const char *const folders[] = { "www", "www/sub", "www/sub/deeper", "www/empty" };
     for (size_t i = 0; i < sizeof folders / sizeof folders[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", base, folders[i]);
+        join(path, folders[i]);
         if (mkdir(path, 0755) < 0)
             abort();
     }
@@ -84,17 +95,17 @@ static void make_docroot(void)
     make_file("www/sub/index.html", "<title>sub</title>\n");
     make_file("www/sub/deeper/style.css", "body {}\n");
     make_link("../secret.txt", "www/link-out");
-    snprintf(path, sizeof path, "%s/secret.txt", base);
+    join(path, "secret.txt");
     make_link(path, "www/link-absolute");
     make_link("..", "www/link-up");
     make_link("page.txt", "www/link-in");
-    snprintf(path, sizeof path, "%s/www/fifo", base);
+    join(path, "www/fifo");
     if (mkfifo(path, 0644) < 0)
         abort();
-    snprintf(path, sizeof path, "%s/secret.txt", base);
+    join(path, "secret.txt");
     if (stat(path, &secret) < 0)
         abort();
-    snprintf(path, sizeof path, "%s/www", base);
+    join(path, "www");
     open_docroot(&roots[0], path);
     open_docroot(&roots[1], path);
     roots[1].no_openat2 = true;
