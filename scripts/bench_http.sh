@@ -300,4 +300,24 @@ column_median() { awk -v s="$1" -v m="$2" -v c="$3" '$1 == s && $2 == m { print 
             'BEGIN { printf "mini_http / %-9s req/s: keep-alive %5.2fx   close %5.2fx\n", name, b ? a / b : 0, d ? c / d : 0 }'
     done
 } | tee "$results"
-echo "bench_http: saved in $results"
+
+# For make bench's summary (scripts/bench_all.sh): every run, and one row per
+# mode and peer: mini_http's median (lowest-highest round) and its ratio.
+{
+    echo "server,mode,requests_per_second,p99_ms,cpu_us_per_request"
+    tr ' ' ',' <"$raw"
+} >"$out/http_runs.csv"
+{
+    echo "benchmark,figure,median,low,high,unit,compared_with,ratio"
+    for mode in keepalive close; do
+        read -r mine low high < <(awk -v m="$mode" '$1 == "mini_http" && $2 == m { print $3 }' "$raw" |
+            sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%s %s %s\n", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), v[1], v[NR] }')
+        [[ -n ${mine:-} ]] || continue
+        for server in "${servers[@]:1}"; do
+            theirs=$(column_median "$server" "$mode" 3)
+            awk -v m="$mode" -v s="$server" -v a="$mine" -v l="$low" -v h="$high" -v b="$theirs" \
+                'BEGIN { printf "http,mini_http %s,%.0f,%.0f,%.0f,req/s,%s,%s\n", m, a, l, h, s, (b > 0 ? sprintf("%.2f", a / b) : "-") }'
+        done
+    done
+} >"$out/http_summary.csv"
+echo "bench_http: saved in $results, $out/http_runs.csv and $out/http_summary.csv"
