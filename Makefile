@@ -74,8 +74,9 @@ lab3: all            ## walk the whole lab, narrated, with a scoreboard (ONLY="N
 bench: all           ## every benchmark, one summary table (QUICK=1: about a minute; results in build/bench/)
 	@scripts/bench_all.sh $(if $(QUICK),--quick)
 
-stress: all          ## every echo server against a hostile crowd, then SIGINT (QUICK=1: smaller)
+stress: all          ## every echo server and mini_http against hostile crowds, then SIGINT (QUICK=1)
 	@scripts/stress.sh $(if $(QUICK),--quick)
+	@scripts/stress_http.sh $(if $(QUICK),--quick)
 
 valgrind: all        ## memcheck over a session of every server and one-shot program
 	@scripts/valgrind.sh
