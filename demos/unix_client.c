@@ -102,7 +102,7 @@ static int write_to_stdout(const char *data, size_t length)
 static int pass_descriptors(int socket_fd, char *const files[], int file_count, char *text,
                             size_t text_size, size_t *rest_start, size_t *rest_end)
 {
-    int fds[PASS_MAXIMUM];
+    int fds[PASS_MAXIMUM] = { 0 }; /* main() passes 1 to PASS_MAXIMUM; none is read unset */
     size_t length = (size_t)snprintf(text, text_size, "pass");
     for (int i = 0; i < file_count; i++) {
         fds[i] = open(files[i], O_RDONLY | O_CLOEXEC);

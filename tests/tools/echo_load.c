@@ -378,9 +378,14 @@ struct load_client {
     bool finished;              /* end-of-file seen after every byte */
 };
 
-/* Send the next piece of the current chunk. 0, or 1 after printing a failure. */
-static int send_some(const char *subcommand, struct load_client *client, size_t number, unsigned long long bytes,
-                     unsigned char *scratch)
+/* send_some(): the server closed or reset the connection; nothing printed. */
+#define SEND_REFUSED 2
+
+/* Send the next piece of the current chunk. 0, or 1 after printing a failure;
+ * with refusal_allowed, SEND_REFUSED instead of a failure for EPIPE or
+ * ECONNRESET (a server that closes at once can be seen first by send()). */
+static int send_some(const char *subcommand, struct load_client *client, size_t number,
+                     unsigned long long bytes, unsigned char *scratch, bool refusal_allowed)
 {
     unsigned long long left = bytes - client->sent;
     size_t length = client->chunk_left < left ? client->chunk_left : (size_t)left;
@@ -389,6 +394,8 @@ static int send_some(const char *subcommand, struct load_client *client, size_t 
     if (written < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return 0; /* poll() will say when there is room */
+        if (refusal_allowed && (errno == EPIPE || errno == ECONNRESET))
+            return SEND_REFUSED;
         return fail_errno(errno, subcommand, "client %zu: send() at offset %llu", number,
                           client->sent);
     }
@@ -563,7 +570,7 @@ static int run_concurrent(const struct settings *settings, const struct server *
                 continue;
             /* POLLERR/POLLHUP: the recv() or send() below reports the error. */
             if ((events & (POLLOUT | POLLERR)) && clients[i].sent < bytes)
-                status = send_some("concurrent", &clients[i], i, bytes, scratch);
+                status = send_some("concurrent", &clients[i], i, bytes, scratch, false);
             if (status == 0 && (events & (POLLIN | POLLERR | POLLHUP)))
                 status = receive_some("concurrent", &clients[i], i, bytes, settings->flip_expected_at,
                                       received_bytes, expected_bytes);
@@ -613,6 +620,16 @@ static bool looks_refused(const struct storm_client *client)
     return client->load.received == 0;
 }
 
+/* A client the server turned away: counted and closed. Returns 0. */
+static int count_refused(struct storm_client *client, struct storm_tally *tally)
+{
+    tally->refused++;
+    close(client->load.fd);
+    client->load.fd = -1;
+    client->gone = true;
+    return 0;
+}
+
 /* One round of work for a client poll() reported. 0, or 1 after a failure. */
 static int storm_step(struct storm_client *client, size_t number, short events,
                       const struct settings *settings, unsigned long long bytes,
@@ -628,6 +645,7 @@ static int storm_step(struct storm_client *client, size_t number, short events,
         return 0;
     }
     int status = 0;
+    bool refusal_allowed = settings->allow_refused && looks_refused(client);
     if ((events & (POLLOUT | POLLERR)) && load->sent < bytes) {
         unsigned long long limit = client->role == ROLE_RESET || client->role == ROLE_VANISH
                                  ? client->quit_at : bytes;
@@ -635,7 +653,9 @@ static int storm_step(struct storm_client *client, size_t number, short events,
             /* Stop exactly at quit_at: the chunk is cut short there. */
             if ((unsigned long long)load->chunk_left > limit - load->sent)
                 load->chunk_left = (size_t)(limit - load->sent);
-            status = send_some("storm", load, number, bytes, scratch);
+            status = send_some("storm", load, number, bytes, scratch, refusal_allowed);
+            if (status == SEND_REFUSED)
+                return count_refused(client, tally);
         }
         if (status == 0 && load->sent >= limit && limit < bytes) {
             if (client->role == ROLE_RESET) {
@@ -655,17 +675,12 @@ static int storm_step(struct storm_client *client, size_t number, short events,
         size_t wanted = client->role == ROLE_SLOW ? SLOW_READ_BYTES : READ_SIZE;
         /* Peek at the end or an error first: a refusal is not a failure when
          * allowed, and it must not be reported as a wrong byte. */
-        if (settings->allow_refused && looks_refused(client))
+        if (refusal_allowed)
             got = recv(load->fd, received_bytes, wanted, MSG_PEEK);
         else
             got = 1; /* not asked: let the reads below report it */
-        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-            tally->refused++;
-            close(load->fd);
-            load->fd = -1;
-            client->gone = true;
-            return 0;
-        }
+        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+            return count_refused(client, tally);
         if (client->role == ROLE_SLOW) {
             /* receive_some() reads up to READ_SIZE; give it a small taste. */
             got = recv(load->fd, received_bytes, wanted, 0);
