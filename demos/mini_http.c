@@ -654,6 +654,7 @@ static int open_regular_file(struct docroot *root, struct resolved_file *file)
 static int resolve_target(struct docroot *root, struct span path, struct resolved_file *file)
 {
     file->fd = -1;
+    file->status = (struct stat){ .st_mode = 0 };
     bool names_folder;
     int status = decode_path(path, file->relative, sizeof file->relative - sizeof "/index.html",
                              &names_folder);
@@ -670,7 +671,10 @@ static int resolve_target(struct docroot *root, struct span path, struct resolve
          * root in turn; no index.html, 404 (no listings here). */
         if (!names_folder)
             return path.length > REDIRECT_PATH_LIMIT ? 414 : 301;
-        strcat(file->relative, file->relative[0] != '\0' ? "/index.html" : "index.html");
+        /* decode_path() kept room for it in file->relative. */
+        size_t used = strlen(file->relative);
+        const char *index = used > 0 ? "/index.html" : "index.html";
+        memcpy(file->relative + used, index, strlen(index) + 1);
         status = open_regular_file(root, file);
         if (status != 200)
             return status;
@@ -997,12 +1001,12 @@ static void prepare_response(struct server *server, struct connection *c, int st
     if (narration_level < NARRATE_NORMAL)
         return;
     narrate_head(c->fd, false, c->head, 0, c->blank_line_end);
-    char name[160];
-    if (c->file_fd >= 0)
+    if (c->file_fd >= 0) {
+        char name[160];
         printf("fd %d: 响应体 body         | %lld bytes of %s, by sendfile()\n", c->fd,
                (long long)c->file_end,
                escape_for_terminal(file->relative, strlen(file->relative), name, sizeof name));
-    else if (status == 304)
+    } else if (status == 304)
         printf("fd %d: 响应体 body         | none: the browser's copy is still current\n", c->fd);
     else if (head_only)
         printf("fd %d: 响应体 body         | none: HEAD asks for the headers only\n", c->fd);
@@ -1384,6 +1388,8 @@ static void on_connection_event(struct server *server, struct connection *c, uin
 /* The deadline list is oldest first: look only at the expired ones. */
 static void expire_deadlines(struct server *server)
 {
+    /* close_connection() at the end unlinks c first: oldest is never freed. */
+    // NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
     while (server->oldest != NULL && server->oldest->deadline_ms <= server->now_ms) {
         struct connection *c = server->oldest;
         if (c->phase == READING_HEAD && (c->input_length > 0 || c->requests == 0)) {

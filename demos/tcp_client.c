@@ -206,7 +206,7 @@ static int open_connection(struct target *target, long opened, long count)
     char prefix[96] = "";
     if (count > 0)
         snprintf(prefix, sizeof prefix, "opened %ld of %ld connections; ", opened, count);
-    const char *call = target->failed_call;
+    const char *call = target->failed_call != NULL ? target->failed_call : "connect";
     double seconds = target->timeout_seconds;
     if (strcmp(call, "poll") == 0 && error == ETIMEDOUT)
         complain(0, "%sconnect to %s port %d timed out after %g second%s", prefix,
