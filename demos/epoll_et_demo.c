@@ -113,8 +113,7 @@ static const char *quote_bytes(const char *data, size_t length, char *text, size
 {
     size_t used = 0;
     text[used++] = '"';
-    size_t shown = length < PREVIEW_LIMIT ? length : PREVIEW_LIMIT;
-    for (size_t i = 0; i < shown && used + 8 < text_size; i++) {
+    for (size_t i = 0; i < length && i < PREVIEW_LIMIT && used + 8 < text_size; i++) {
         unsigned char byte = (unsigned char)data[i];
         if (byte == '\n') {
             used += (size_t)snprintf(text + used, text_size - used, "\\n");
@@ -126,7 +125,7 @@ static const char *quote_bytes(const char *data, size_t length, char *text, size
             used += (size_t)snprintf(text + used, text_size - used, "\\x%02x", byte);
         }
     }
-    snprintf(text + used, text_size - used, "\"%s", shown < length ? "..." : "");
+    snprintf(text + used, text_size - used, "\"%s", length > PREVIEW_LIMIT ? "..." : "");
     return text;
 }
 
@@ -241,8 +240,10 @@ static bool run_phase(struct experiment *experiment, struct phase_counts *counts
         if (experiment->mode == MODE_EDGE_DRAIN) {
             /* Drain to EAGAIN: the only way to be sure no byte is left that
              * edge-triggering will never mention again. */
-            while (read_chunk(experiment, counts) > 0)
-                continue;
+            ssize_t got;
+            do
+                got = read_chunk(experiment, counts);
+            while (got > 0);
         } else {
             /* lt and et read once per wakeup on purpose: the difference
              * between the two modes is then how often epoll wakes us. */
@@ -516,7 +517,7 @@ static int update_interest(struct server *server, struct client *client)
         if (wanted & EPOLLIN)
             narrate("fd %d: its echo is draining; watching EPOLLIN again", fd);
         else
-            narrate("fd %d: %d bytes of echo wait unsent (buffer full); no longer watching "
+            narrate("fd %d: %zu bytes of echo wait unsent (buffer full); no longer watching "
                     "EPOLLIN until it drains", fd, ECHO_PENDING_LIMIT);
     }
     client->watched = wanted;
@@ -618,7 +619,7 @@ static enum read_result read_once(struct server *server, struct client *client)
     struct echo_connection *echo = &client->echo;
     size_t room = ECHO_PENDING_LIMIT - echo_unsent(echo);
     if (room == 0) {
-        narrate("fd %d: %d bytes of echo wait unsent; not reading until it drains",
+        narrate("fd %d: %zu bytes of echo wait unsent; not reading until it drains",
                 echo->fd, ECHO_PENDING_LIMIT);
         return READ_NO_ROOM;
     }
@@ -958,8 +959,11 @@ static int run_server(enum trigger_mode mode, size_t chunk, const char *host, in
             run_drain_turns(&server);
     }
 
-    while (server.clients != NULL)
-        close_client(&server, server.clients, CLOSE_SHUTDOWN);
+    struct client *next;
+    for (struct client *client = server.clients; client != NULL; client = next) {
+        next = client->next; /* saved: close_client() frees the client */
+        close_client(&server, client, CLOSE_SHUTDOWN);
+    }
     close(server.epoll_fd);
     close(server.stop_fd);
     close(server.listener.fd);
