@@ -58,10 +58,9 @@ void echo_release(struct echo_connection *connection)
     connection->pending_length = connection->pending_offset = connection->pending_capacity = 0;
 }
 
-/* Keep echo the client could not take yet. Reading never takes it past
- * ECHO_PENDING_LIMIT; only echo_send_back() may, by its own short length.
- * false (errno ENOMEM) without memory. */
-static bool keep_pending(struct echo_connection *connection, const char *data, size_t length)
+/* Reading never takes the buffer past ECHO_PENDING_LIMIT; only
+ * echo_send_back() may, by its own short length. */
+bool echo_keep_pending(struct echo_connection *connection, const char *data, size_t length)
 {
     size_t unsent = echo_unsent(connection);
     if (connection->pending_offset > 0
@@ -180,7 +179,7 @@ enum echo_verdict echo_send_back(struct echo_connection *connection, struct echo
         narrate_detail("send(fd %d) -> %zu of %zu bytes", connection->fd, sent, length);
     }
     if (sent < length) {
-        if (!keep_pending(connection, data + sent, length - sent)) {
+        if (!echo_keep_pending(connection, data + sent, length - sent)) {
             warn_errno("fd %d: no memory to keep its echo; close(fd %d) after %llu bytes echoed",
                        connection->fd, connection->fd, connection->echoed);
             return ECHO_CLOSE;

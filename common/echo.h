@@ -98,6 +98,13 @@ enum echo_verdict echo_on_writable(struct echo_connection *connection, struct ec
 bool echo_wants_read(const struct echo_connection *connection);
 bool echo_wants_write(const struct echo_connection *connection);
 
+/* Keep echo the client could not take yet, behind what already waits; the
+ * buffer is allocated here, and grows, only as far as needed. For a server
+ * that reads in its own way (epoll_et_demo reads CHUNK bytes at a time);
+ * the caller never lets echo_unsent() pass ECHO_PENDING_LIMIT. false (errno
+ * ENOMEM) without memory. */
+bool echo_keep_pending(struct echo_connection *connection, const char *data, size_t length);
+
 /* Bytes received from the client and not yet sent back. */
 size_t echo_unsent(const struct echo_connection *connection);
 

@@ -18,7 +18,9 @@
  *                      use edge-triggering
  *
  *          Server mode (--serve) is an echo server with the same reading
- *          rule, so a client can watch an edge-triggered server fall behind.
+ *          rule, so a client can watch an edge-triggered server fall behind
+ *          (and, in et, lose clients: it names each one). Ctrl-C reaches it
+ *          through a signalfd, watched in the epoll set like a client.
  *
  * Usage:   epoll_et_demo [--mode lt|et|et-drain] [-n BYTES] [-c CHUNK] [-q] [-v]
  *          epoll_et_demo --serve [-H ADDR] [-p PORT] [--mode lt|et|et-drain]
@@ -50,9 +52,9 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "echo.h"
 #include "lab.h"
 
 #define DEFAULT_PORT 9006
@@ -63,10 +65,9 @@
 #define PHASE_TWO_TEXT "12345"    /* the new event of phase 2: unlike the letters */
 #define PREVIEW_LIMIT 40          /* bytes of data shown in a narration line */
 
-/* Server mode */
-#define BACKLOG 64
+/* Server mode (the backlog, the per-client echo limit and the accept cap
+ * come from common/echo.h) */
 #define MAX_EVENTS 64
-#define PENDING_CAPACITY 65536    /* echo output a client may leave unread */
 #define DRAIN_READS_PER_TURN 64   /* et-drain fairness cap, see drain_turn() */
 
 static const char usage_text[] =
@@ -112,8 +113,7 @@ static const char *quote_bytes(const char *data, size_t length, char *text, size
 {
     size_t used = 0;
     text[used++] = '"';
-    size_t shown = length < PREVIEW_LIMIT ? length : PREVIEW_LIMIT;
-    for (size_t i = 0; i < shown && used + 8 < text_size; i++) {
+    for (size_t i = 0; i < length && i < PREVIEW_LIMIT && used + 8 < text_size; i++) {
         unsigned char byte = (unsigned char)data[i];
         if (byte == '\n') {
             used += (size_t)snprintf(text + used, text_size - used, "\\n");
@@ -125,7 +125,7 @@ static const char *quote_bytes(const char *data, size_t length, char *text, size
             used += (size_t)snprintf(text + used, text_size - used, "\\x%02x", byte);
         }
     }
-    snprintf(text + used, text_size - used, "\"%s", shown < length ? "..." : "");
+    snprintf(text + used, text_size - used, "\"%s", length > PREVIEW_LIMIT ? "..." : "");
     return text;
 }
 
@@ -240,8 +240,10 @@ static bool run_phase(struct experiment *experiment, struct phase_counts *counts
         if (experiment->mode == MODE_EDGE_DRAIN) {
             /* Drain to EAGAIN: the only way to be sure no byte is left that
              * edge-triggering will never mention again. */
-            while (read_chunk(experiment, counts) > 0)
-                continue;
+            ssize_t got;
+            do
+                got = read_chunk(experiment, counts);
+            while (got > 0);
         } else {
             /* lt and et read once per wakeup on purpose: the difference
              * between the two modes is then how often epoll wakes us. */
@@ -368,77 +370,125 @@ static int run_experiment(enum trigger_mode mode, size_t bytes, size_t chunk)
 
 /* ---- Server mode -------------------------------------------------------- */
 
-/* One connected client. Reads land at the end of `pending` and leave from
- * its start as they are echoed; its fixed size bounds the memory a client
- * that never reads its echo can cost. */
+/* Every client socket is non-blocking, and SIGINT and SIGTERM are blocked
+ * (they arrive on the signalfd), so read(), write() and accept() never
+ * sleep and no signal can interrupt them: they have no EINTR branch. Only
+ * the wait has one (SIGSTOP then SIGCONT end it with EINTR, signal(7)). */
+
+static const struct echo_words epoll_words = { "EPOLLIN off", "EPOLLOUT on" };
+
+/* One connected client. Its echo waits in the echo module's buffer
+ * (common/echo.h), which exists only while some echo is waiting: an idle
+ * client costs this struct and nothing more. The reading is the demo's
+ * own, because it is the lesson: CHUNK bytes per read(), and how many
+ * read()s each wakeup gets. */
 struct client {
-    int fd;
-    char peer[ADDRESS_TEXT_SIZE];
+    struct echo_connection echo; /* first: its fd is the struct's first int */
     uint32_t watched;            /* the interest set registered with epoll now */
-    bool input_closed;           /* read() returned 0: the client sent EOF */
     bool input_ready;            /* et-drain: told readable, EAGAIN not yet seen */
-    unsigned long long echoed;
-    size_t pending_start;
-    size_t pending_length;
-    struct client *previous;
+    bool turn_queued;            /* et-drain: waiting in the queue of drain turns */
+    bool lost;                   /* et: its EOF will never be read (said once) */
+    struct client *previous;     /* the list of every open client */
     struct client *next;
-    char pending[PENDING_CAPACITY];
+    struct client *queued_before; /* et-drain: the queue of drain turns */
+    struct client *queued_after;
 };
 
 struct server {
     enum trigger_mode mode;
     size_t chunk;
-    int listening_fd;
+    struct listener listener;    /* the listening socket and its EMFILE pause */
+    int stop_fd;                 /* the signalfd: readable once SIGINT or SIGTERM came */
     int epoll_fd;
-    struct client *clients;      /* every open client, for shutdown and drain turns */
+    uint32_t listener_events;    /* EPOLLIN, with EPOLLET in the et modes */
+    bool accept_owed;            /* the listener said readable, no EAGAIN seen since */
+    struct client *clients;      /* every open client, for shutdown */
+    struct client *first_queued; /* et-drain: clients owed a drain turn, oldest first */
+    struct client *last_queued;
     unsigned long clients_accepted;
     unsigned long long bytes_echoed;
+    char read_buffer[MAXIMUM_SIZE]; /* every read() lands here first */
 };
 
-static size_t pending_free(const struct client *client)
+/* ---- The drain-turn queue (et-drain) ------------------------------------ */
+
+/* Edge-triggering will not remind us of a client we stopped reading before
+ * EAGAIN, so the server keeps its own list of them: this queue. */
+static void queue_drain_turn(struct server *server, struct client *client)
 {
-    return PENDING_CAPACITY - client->pending_length;
+    if (client->turn_queued)
+        return;
+    client->turn_queued = true;
+    client->queued_before = server->last_queued;
+    client->queued_after = NULL;
+    if (server->last_queued != NULL)
+        server->last_queued->queued_after = client;
+    else
+        server->first_queued = client;
+    server->last_queued = client;
 }
+
+static void unqueue_drain_turn(struct server *server, struct client *client)
+{
+    if (!client->turn_queued)
+        return;
+    client->turn_queued = false;
+    if (client->queued_before != NULL)
+        client->queued_before->queued_after = client->queued_after;
+    else
+        server->first_queued = client->queued_after;
+    if (client->queued_after != NULL)
+        client->queued_after->queued_before = client->queued_before;
+    else
+        server->last_queued = client->queued_before;
+}
+
+/* ---- Clients going, and what epoll watches for them --------------------- */
 
 enum close_reason { CLOSE_FINISHED, CLOSE_ERROR, CLOSE_SHUTDOWN };
 
 static void close_client(struct server *server, struct client *client, enum close_reason reason)
 {
+    struct echo_connection *echo = &client->echo;
     if (reason == CLOSE_FINISHED) {
         narrate("close(fd %d): the client closed, and all %llu bytes it sent were echoed",
-                client->fd, client->echoed);
+                echo->fd, echo->echoed);
     } else if (reason == CLOSE_ERROR) {
-        narrate("close(fd %d) after an error; %llu bytes echoed", client->fd, client->echoed);
+        narrate("close(fd %d) after an error; %llu bytes echoed", echo->fd, echo->echoed);
     } else {
-        long unread = client->input_closed ? 0 : queued_bytes(client->fd);
+        long unread = echo->input_closed ? 0 : queued_bytes(echo->fd);
         if (unread > 0) /* the kernel answers a close() with unread input by a reset */
             narrate("close(fd %d) at shutdown; %llu bytes echoed; %ld bytes it sent were "
-                    "never read (so the client gets a reset, not an EOF)", client->fd,
-                    client->echoed, unread);
+                    "never read (so the client gets a reset, not an EOF)", echo->fd,
+                    echo->echoed, unread);
         else
-            narrate("close(fd %d) at shutdown; %llu bytes echoed", client->fd, client->echoed);
+            narrate("close(fd %d) at shutdown; %llu bytes echoed", echo->fd, echo->echoed);
     }
-    close(client->fd); /* also removes it from the epoll set */
+    close(echo->fd); /* also removes it from the epoll set */
+    unqueue_drain_turn(server, client);
     if (client->previous != NULL)
         client->previous->next = client->next;
     else
         server->clients = client->next;
     if (client->next != NULL)
         client->next->previous = client->previous;
+    echo_release(echo);
     free(client);
 }
 
-/* The interest set this client needs now: EPOLLOUT only while output is
- * pending (a writable socket is almost always writable: watching it all the
- * time would wake us for nothing); EPOLLIN while the client may still send,
- * except that level-triggering must stop watching input while the pending
- * buffer is full, or epoll would report the unread data again and again. */
+/* The interest set this client needs now: EPOLLOUT only while echo waits
+ * (a socket is almost always writable: watching it all the time would wake
+ * us for nothing); EPOLLIN while the client may still send, except that
+ * level-triggering must stop watching input while the echo buffer is full,
+ * or epoll would report the unread data again and again. The et mode also
+ * asks for EPOLLRDHUP, to learn which clients it has lost (note_if_lost). */
 static uint32_t wanted_events(const struct server *server, const struct client *client)
 {
+    const struct echo_connection *echo = &client->echo;
     uint32_t events = 0;
-    if (!client->input_closed && (server->mode != MODE_LEVEL || pending_free(client) > 0))
-        events |= EPOLLIN;
-    if (client->pending_length > 0)
+    if (!echo->input_closed && (server->mode != MODE_LEVEL || !echo->reading_paused))
+        events |= EPOLLIN | (server->mode == MODE_EDGE ? EPOLLRDHUP : 0);
+    if (echo_unsent(echo) > 0)
         events |= EPOLLOUT;
     if (server->mode != MODE_LEVEL)
         events |= EPOLLET;
@@ -451,210 +501,294 @@ static uint32_t wanted_events(const struct server *server, const struct client *
  * loopback, so this seldom happens here; the docs page mentions it. */
 static int update_interest(struct server *server, struct client *client)
 {
+    int fd = client->echo.fd;
     uint32_t wanted = wanted_events(server, client);
     if (wanted == client->watched)
         return 0;
     struct epoll_event interest = { .events = wanted, .data.ptr = client };
-    if (epoll_ctl(server->epoll_fd, EPOLL_CTL_MOD, client->fd, &interest) < 0) {
-        warn_errno("epoll_ctl(EPOLL_CTL_MOD, fd %d) failed; closing it", client->fd);
+    if (epoll_ctl(server->epoll_fd, EPOLL_CTL_MOD, fd, &interest) < 0) {
+        warn_errno("epoll_ctl(EPOLL_CTL_MOD, fd %d) failed; closing it", fd);
         return -1;
     }
     char mask[96];
-    narrate_detail("epoll_ctl(EPOLL_CTL_MOD, fd %d, %s)", client->fd,
+    narrate_detail("epoll_ctl(EPOLL_CTL_MOD, fd %d, %s)", fd,
                    describe_events(wanted, mask, sizeof mask));
-    if (!client->input_closed && ((client->watched ^ wanted) & EPOLLIN)) {
+    if (!client->echo.input_closed && ((client->watched ^ wanted) & EPOLLIN)) {
         if (wanted & EPOLLIN)
-            narrate("fd %d: its echo is draining; watching EPOLLIN again", client->fd);
+            narrate("fd %d: its echo is draining; watching EPOLLIN again", fd);
         else
-            narrate("fd %d: %d bytes of echo wait unsent (buffer full); no longer watching "
-                    "EPOLLIN until it drains", client->fd, PENDING_CAPACITY);
+            narrate("fd %d: %zu bytes of echo wait unsent (buffer full); no longer watching "
+                    "EPOLLIN until it drains", fd, ECHO_PENDING_LIMIT);
     }
     client->watched = wanted;
     return 0;
 }
 
-/* Write pending output until it is all out or the socket is full (EAGAIN).
- * Writing is drained properly in every mode: the lesson is about reading. */
-static int flush_pending(struct server *server, struct client *client)
+/* ---- Echo: write what the socket takes, keep the rest -------------------- */
+
+/* Backpressure, the module's rule: stop reading from a client whose echo
+ * buffer is full; read again once it has drained to half. */
+static void decide_reading(struct client *client)
 {
-    while (client->pending_length > 0) {
-        ssize_t written = write(client->fd, client->pending + client->pending_start,
-                                client->pending_length);
+    struct echo_connection *echo = &client->echo;
+    size_t unsent = echo_unsent(echo);
+    if (!echo->reading_paused && unsent >= ECHO_PENDING_LIMIT)
+        echo->reading_paused = true;
+    else if (echo->reading_paused && unsent <= ECHO_RESUME_LEVEL)
+        echo->reading_paused = false;
+}
+
+/* write() until all LENGTH bytes are out or the socket is full (EAGAIN).
+ * Returns the bytes written, or -1 if the client failed. Writing is done
+ * properly in every mode: the lesson is about reading. */
+static ssize_t write_echo(struct server *server, struct client *client, const char *data,
+                          size_t length)
+{
+    struct echo_connection *echo = &client->echo;
+    size_t done = 0;
+    while (done < length) {
+        size_t left = length - done;
+        ssize_t written = write(echo->fd, data + done, left);
         if (written < 0) {
-            if (errno == EINTR && !stop_requested)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                narrate("write(fd %d, %zu) -> -1 EAGAIN: its socket is full; %zu bytes wait "
-                        "for EPOLLOUT", client->fd, client->pending_length,
-                        client->pending_length);
-                return 0;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                warn_errno("write(fd %d) failed; closing it", echo->fd);
+                return -1;
             }
-            if (errno != EINTR)
-                warn_errno("write(fd %d) failed; closing it", client->fd);
-            return -1;
+            narrate("write(fd %d, %zu) -> -1 EAGAIN: its socket is full; %zu bytes wait "
+                    "for EPOLLOUT", echo->fd, left, left);
+            break;
         }
-        narrate("write(fd %d, %zu) -> %zd %s echoed", client->fd, client->pending_length,
-                written, bytes_unit(written));
-        client->pending_start += (size_t)written;
-        client->pending_length -= (size_t)written;
-        client->echoed += (unsigned long long)written;
+        narrate("write(fd %d, %zu) -> %zd %s echoed", echo->fd, left, written,
+                bytes_unit(written));
+        done += (size_t)written;
+        echo->echoed += (unsigned long long)written;
         server->bytes_echoed += (unsigned long long)written;
     }
-    client->pending_start = 0;
+    return (ssize_t)done;
+}
+
+/* Send what waits in the client's buffer; once it is empty, free it. */
+static int flush_pending(struct server *server, struct client *client)
+{
+    struct echo_connection *echo = &client->echo;
+    size_t unsent = echo_unsent(echo);
+    if (unsent == 0)
+        return 0;
+    ssize_t written = write_echo(server, client, echo->pending + echo->pending_offset, unsent);
+    if (written < 0)
+        return -1;
+    echo->pending_offset += (size_t)written;
+    if (echo_unsent(echo) == 0)
+        echo_release(echo); /* an idle client holds no buffer */
+    decide_reading(client);
     return 0;
 }
 
+/* Echo bytes just read: straight from the read buffer when nothing waits
+ * before them (no copy), else behind what waits. What the socket does not
+ * take now is kept in the client's buffer. */
+static int echo_back(struct server *server, struct client *client, const char *data,
+                     size_t length)
+{
+    struct echo_connection *echo = &client->echo;
+    bool earlier_echo_waits = echo_unsent(echo) > 0;
+    size_t sent = 0;
+    if (!earlier_echo_waits) {
+        ssize_t written = write_echo(server, client, data, length);
+        if (written < 0)
+            return -1;
+        sent = (size_t)written;
+    }
+    if (sent < length && !echo_keep_pending(echo, data + sent, length - sent)) {
+        warn_errno("fd %d: no memory to keep its echo; closing it", echo->fd);
+        return -1;
+    }
+    if (earlier_echo_waits)
+        return flush_pending(server, client);
+    decide_reading(client);
+    return 0;
+}
+
+/* ---- Reading: the rule each mode differs in ----------------------------- */
+
 enum read_result { READ_DATA, READ_AGAIN, READ_END, READ_NO_ROOM, READ_FAILED };
 
-/* One read() of at most CHUNK bytes into the pending buffer, narrated. */
+/* One read() of at most CHUNK bytes, narrated, and its echo. */
 static enum read_result read_once(struct server *server, struct client *client)
 {
-    size_t room = pending_free(client);
+    struct echo_connection *echo = &client->echo;
+    size_t room = ECHO_PENDING_LIMIT - echo_unsent(echo);
     if (room == 0) {
-        narrate("fd %d: %d bytes of echo wait unsent; not reading until it drains",
-                client->fd, PENDING_CAPACITY);
+        narrate("fd %d: %zu bytes of echo wait unsent; not reading until it drains",
+                echo->fd, ECHO_PENDING_LIMIT);
         return READ_NO_ROOM;
     }
     size_t wanted = server->chunk < room ? server->chunk : room;
-    if (client->pending_start + client->pending_length + wanted > PENDING_CAPACITY) {
-        memmove(client->pending, client->pending + client->pending_start,
-                client->pending_length);
-        client->pending_start = 0;
-    }
-    char *tail = client->pending + client->pending_start + client->pending_length;
-    ssize_t got = read(client->fd, tail, wanted);
+    ssize_t got = read(echo->fd, server->read_buffer, wanted);
     if (got < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            narrate("read(fd %d, %zu) -> -1 EAGAIN (drained)", client->fd, wanted);
+            narrate("read(fd %d, %zu) -> -1 EAGAIN (drained)", echo->fd, wanted);
             return READ_AGAIN;
         }
-        warn_errno("read(fd %d) failed; closing it", client->fd);
+        warn_errno("read(fd %d) failed; closing it", echo->fd);
         return READ_FAILED;
     }
     if (got == 0) {
-        narrate("read(fd %d, %zu) -> 0: the client closed its side", client->fd, wanted);
-        client->input_closed = true;
+        narrate("read(fd %d, %zu) -> 0: the client closed its side", echo->fd, wanted);
+        echo->input_closed = true;
         return READ_END;
     }
     char quoted[QUOTED_SIZE];
-    narrate("read(fd %d, %zu) -> %zd %s %s", client->fd, wanted, got, bytes_unit(got),
-            quote_bytes(tail, (size_t)got, quoted, sizeof quoted));
-    client->pending_length += (size_t)got;
+    narrate("read(fd %d, %zu) -> %zd %s %s", echo->fd, wanted, got, bytes_unit(got),
+            quote_bytes(server->read_buffer, (size_t)got, quoted, sizeof quoted));
+    if (echo_back(server, client, server->read_buffer, (size_t)got) < 0)
+        return READ_FAILED;
     return READ_DATA;
 }
 
 /* et-drain: read until EAGAIN, but at most DRAIN_READS_PER_TURN reads per
  * turn. Without the cap, one client that sends faster than we read would
  * keep this loop busy forever and every other client would starve. When
- * the cap stops us, input_ready stays set and the main loop gives every
- * such client another turn, round-robin, without waiting for an event that
- * edge-triggering would never send. Returns -1 if the client failed. */
+ * the cap stops us, input_ready stays set and the client goes to the back
+ * of the queue of drain turns, taken round-robin in the next rounds,
+ * without waiting for an event that edge-triggering would never send. A
+ * full echo buffer stops the turn the same way: input_ready stays set, and
+ * the turn is queued again once the echo has drained (settle_client).
+ * Returns -1 if the client failed. */
 static int drain_turn(struct server *server, struct client *client)
 {
     for (int reads = 0; reads < DRAIN_READS_PER_TURN; reads++) {
         switch (read_once(server, client)) {
         case READ_DATA:
-            if (flush_pending(server, client) < 0)
-                return -1;
             continue;
         case READ_AGAIN:
         case READ_END:
             client->input_ready = false;
             return 0;
         case READ_NO_ROOM:
-            return 0; /* input_ready stays set: resumed once the echo drains */
+            return 0;
         case READ_FAILED:
             return -1;
         }
     }
     narrate("fd %d: %d reads this turn and still no EAGAIN; the rest waits for its next "
-            "turn (fairness cap)", client->fd, DRAIN_READS_PER_TURN);
+            "turn (fairness cap)", client->echo.fd, DRAIN_READS_PER_TURN);
     return 0;
 }
 
-/* After reading or writing: close the client if it is finished, else make
- * sure epoll watches what it now needs. */
-static void settle_client(struct server *server, struct client *client, bool failed)
+/* After an event or a drain turn: close the client if it failed or is
+ * finished, else make epoll watch what it needs now, and (et-drain) queue
+ * its next drain turn if one is due: still unread input, and room for its
+ * echo. Returns false if the client was closed. */
+static bool settle_client(struct server *server, struct client *client, bool failed)
 {
-    if (failed)
+    struct echo_connection *echo = &client->echo;
+    if (failed) {
         close_client(server, client, CLOSE_ERROR);
-    else if (client->input_closed && client->pending_length == 0)
+        return false;
+    }
+    if (echo->input_closed && echo_unsent(echo) == 0) {
         close_client(server, client, CLOSE_FINISHED);
-    else if (update_interest(server, client) < 0)
+        return false;
+    }
+    if (update_interest(server, client) < 0) {
         close_client(server, client, CLOSE_ERROR);
+        return false;
+    }
+    if (client->input_ready && !echo->reading_paused)
+        queue_drain_turn(server, client);
+    return true;
+}
+
+/* et: a client that has closed its side (EPOLLRDHUP) sends nothing new, so
+ * no new edge will come for its input. If its EOF is still unread, no echo
+ * waits (which would bring an EPOLLOUT event, and a read with it) and its
+ * interest set did not just change (EPOLL_CTL_MOD would report it once
+ * more), then this server has lost it: the descriptor stays open until
+ * shutdown (or a reset from the client). Say so, once, by its number. */
+static void note_if_lost(struct client *client)
+{
+    const struct echo_connection *echo = &client->echo;
+    if (client->lost || echo->input_closed || echo_unsent(echo) > 0)
+        return;
+    client->lost = true;
+    long unread = queued_bytes(echo->fd);
+    narrate("fd %d: lost: the client closed its side (EPOLLRDHUP), and its EOF is behind %ld "
+            "unread %s; edge-triggered, no event will come again: fd %d stays open until "
+            "shutdown", echo->fd, unread, bytes_unit(unread), echo->fd);
+}
+
+/* EPOLLERR: name the socket's error. getsockopt(SO_ERROR) takes it (and
+ * clears it); if it fails, or there is none left to take, say that instead
+ * of strerror(0), "Success". */
+static void report_socket_error(int fd)
+{
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) {
+        warn_errno("fd %d reported EPOLLERR; getsockopt(SO_ERROR) failed; closing it", fd);
+    } else if (error == 0) {
+        announce("fd %d reported EPOLLERR, but SO_ERROR holds no error now; closing it", fd);
+    } else {
+        errno = error;
+        warn_errno("fd %d reported EPOLLERR; closing it", fd);
+    }
 }
 
 static void serve_client_event(struct server *server, struct client *client, uint32_t events)
 {
-    bool failed = false;
+    struct echo_connection *echo = &client->echo;
     if (events & EPOLLERR) {
-        int error = 0;
-        socklen_t length = sizeof error;
-        getsockopt(client->fd, SOL_SOCKET, SO_ERROR, &error, &length);
-        errno = error;
-        warn_errno("fd %d reported EPOLLERR; closing it", client->fd);
+        report_socket_error(echo->fd);
         close_client(server, client, CLOSE_ERROR);
         return;
     }
+    bool failed = false;
     if (events & EPOLLOUT)
         failed = flush_pending(server, client) < 0;
 
-    if (!failed && (events & (EPOLLIN | EPOLLHUP)) && !client->input_closed) {
+    if (!failed && (events & (EPOLLIN | EPOLLHUP)) && !echo->input_closed) {
         if (server->mode == MODE_EDGE_DRAIN) {
-            client->input_ready = true; /* read in this loop's drain turns */
+            client->input_ready = true; /* read in this round's drain turns */
         } else {
             /* lt and et: exactly one read per wakeup. The client's EOF (a
              * half-close) is a new event too, so an et server gets one more
              * read then - not a catch-up: bytes queued before the EOF stay
              * unread, and the EOF behind them is never seen. */
-            enum read_result result = read_once(server, client);
-            if (result == READ_FAILED)
-                failed = true;
-            else if (result == READ_DATA)
-                failed = flush_pending(server, client) < 0;
-            if (!failed && server->mode == MODE_EDGE && !client->input_closed) {
-                long unread = queued_bytes(client->fd);
+            failed = read_once(server, client) == READ_FAILED;
+            if (!failed && server->mode == MODE_EDGE && !echo->input_closed) {
+                long unread = queued_bytes(echo->fd);
                 if (unread > 0)
                     narrate("ioctl(fd %d, FIONREAD) -> %ld bytes still unread; "
                             "edge-triggered: no reminder until the next new event",
-                            client->fd, unread);
+                            echo->fd, unread);
             }
         }
     }
-    settle_client(server, client, failed);
+    uint32_t watched_before = client->watched;
+    if (settle_client(server, client, failed) && server->mode == MODE_EDGE
+        && (events & EPOLLRDHUP) && client->watched == watched_before)
+        note_if_lost(client);
 }
 
-static void accept_client(struct server *server)
-{
-    struct sockaddr_storage peer;
-    socklen_t peer_length = sizeof peer;
-    int client_fd = accept4(server->listening_fd, (struct sockaddr *)&peer, &peer_length,
-                            SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (client_fd < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return; /* gone before we got to it, or a signal: the loop decides */
-        if (errno == ECONNABORTED || errno == EPROTO) {
-            narrate("accept() -> %s: a client left before we accepted it",
-                    errno_name(errno));
-            return;
-        }
-        warn_errno("accept() failed");
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            /* The connection stays queued and the level-triggered listening
-             * socket would wake us at once: pause instead of spinning. */
-            nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
-        }
-        return;
-    }
+/* ---- The listening socket ------------------------------------------------ */
 
+static void watch_listener(struct server *server, uint32_t events)
+{
+    struct epoll_event interest = { .events = events, .data.ptr = &server->listener };
+    if (epoll_ctl(server->epoll_fd, EPOLL_CTL_MOD, server->listener.fd, &interest) < 0)
+        fatal("epoll_ctl(EPOLL_CTL_MOD, fd %d)", server->listener.fd);
+}
+
+static void add_client(struct server *server, int client_fd, const char *peer)
+{
     struct client *client = calloc(1, sizeof *client);
     if (client == NULL) {
         warn_errno("no memory for the client on fd %d; closing it", client_fd);
         close(client_fd);
         return;
     }
-    client->fd = client_fd;
-    format_address((struct sockaddr *)&peer, peer_length, client->peer, sizeof client->peer);
+    echo_start(&client->echo, client_fd, &epoll_words);
     client->watched = wanted_events(server, client);
     struct epoll_event interest = { .events = client->watched, .data.ptr = client };
     if (epoll_ctl(server->epoll_fd, EPOLL_CTL_ADD, client_fd, &interest) < 0) {
@@ -669,97 +803,170 @@ static void accept_client(struct server *server)
     server->clients = client;
     server->clients_accepted++;
     char mask[96];
-    narrate("accept() -> fd %d from %s; epoll_ctl(EPOLL_CTL_ADD, fd %d, %s)", client_fd,
-            client->peer, client_fd, describe_events(client->watched, mask, sizeof mask));
+    narrate("accept() -> fd %d from %s; epoll_ctl(EPOLL_CTL_ADD, fd %d, %s)", client_fd, peer,
+            client_fd, describe_events(client->watched, mask, sizeof mask));
 }
 
-/* et-drain: one capped drain turn for every client still owed one. */
+/* One turn at the listening socket: at most ACCEPTS_PER_WAKEUP accept()s
+ * (echo.h), so a crowd of newcomers cannot starve the clients already
+ * connected. Level-triggered, epoll reports the listener again at the next
+ * wait while connections are queued. Edge-triggered it does not: no new
+ * connection, no new edge, however many still wait. So in the et modes a
+ * turn that ends at the cap, not at EAGAIN, leaves the listener owed
+ * another turn, taken in the next round without waiting: the listener is
+ * drained to EAGAIN like any edge-triggered descriptor. */
+static void accept_turn(struct server *server)
+{
+    bool edge = server->mode != MODE_LEVEL;
+    for (int accepted = 0; accepted < ACCEPTS_PER_WAKEUP; accepted++) {
+        char peer[ADDRESS_TEXT_SIZE];
+        int client_fd = listener_accept(&server->listener, peer, sizeof peer);
+        if (client_fd < 0) {
+            server->accept_owed = false;
+            if (server->listener.paused)
+                watch_listener(server, 0); /* out of descriptors: see echo.h */
+            else if (edge)
+                narrate("accept() -> -1 EAGAIN (drained: no more connections queued)");
+            return;
+        }
+        add_client(server, client_fd, peer);
+    }
+    server->accept_owed = edge;
+    if (edge)
+        narrate("accept(): %d this turn and still no EAGAIN; the rest wait for the next turn",
+                ACCEPTS_PER_WAKEUP);
+}
+
+/* et-drain: one capped drain turn for each client owed one, oldest first
+ * (round-robin). A client whose turn ends at the cap is queued again, at
+ * the back, for the next round. */
 static void run_drain_turns(struct server *server)
 {
-    struct client *next;
-    for (struct client *client = server->clients; client != NULL; client = next) {
-        next = client->next; /* the client may be closed below */
-        if (client->input_ready && pending_free(client) > 0)
-            settle_client(server, client, drain_turn(server, client) < 0);
+    struct client *last = server->last_queued; /* the turns owed as this round began */
+    while (server->first_queued != NULL) {
+        struct client *client = server->first_queued;
+        bool was_last = client == last;
+        unqueue_drain_turn(server, client);
+        settle_client(server, client, drain_turn(server, client) < 0); /* may queue it again */
+        if (was_last)
+            break;
     }
 }
 
-static bool drain_turn_owed(const struct server *server)
+/* "epoll_wait() -> 2 ready: fd 3 EPOLLIN, fd 6 EPOLLIN" */
+static void narrate_wakeup(const struct epoll_event *events, int ready)
 {
-    for (const struct client *client = server->clients; client != NULL; client = client->next)
-        if (client->input_ready && pending_free(client) > 0)
-            return true;
-    return false;
+    if (narration_level < NARRATE_NORMAL || ready <= 0)
+        return;
+    char line[512];
+    size_t used = (size_t)snprintf(line, sizeof line, "epoll_wait() -> %d ready:", ready);
+    for (int i = 0; i < ready && used < sizeof line; i++) {
+        /* Each owner starts with its descriptor (listener.fd, stop_fd, a
+         * client's echo.fd): a pointer to a struct may be read as a pointer
+         * to its first member. */
+        char mask[96];
+        used += (size_t)snprintf(line + used, sizeof line - used, "%s fd %d %s",
+                                 i > 0 ? "," : "", *(const int *)events[i].data.ptr,
+                                 describe_events(events[i].events, mask, sizeof mask));
+    }
+    narrate("%s", line);
 }
 
 static int run_server(enum trigger_mode mode, size_t chunk, const char *host, int port)
 {
-    /* SIGINT and SIGTERM get in only during epoll_pwait(): never in the gap
-     * between the loop's check of stop_requested and the wait. */
-    sigset_t wait_mask;
-    block_stop_signals(&wait_mask);
     struct server server = { .mode = mode, .chunk = chunk };
 
-    server.listening_fd = listen_on(host, port, BACKLOG);
-    announce_listening(server.listening_fd);
-    /* The listening socket stays level-triggered in every mode (one
-     * accept per wakeup; epoll reminds us of any other queued
-     * connection): the trigger mode applies to the clients. Non-blocking,
-     * so an accept after the client already left cannot hang the loop. */
-    if (set_nonblocking(server.listening_fd) < 0)
-        fatal("fcntl(fd %d, O_NONBLOCK)", server.listening_fd);
-
+    listener_start(&server.listener, listen_on(host, port, LISTEN_BACKLOG));
     server.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (server.epoll_fd < 0)
         fatal("epoll_create1");
-    struct epoll_event interest = { .events = EPOLLIN, .data.ptr = NULL };
-    if (epoll_ctl(server.epoll_fd, EPOLL_CTL_ADD, server.listening_fd, &interest) < 0)
-        fatal("epoll_ctl(EPOLL_CTL_ADD, fd %d)", server.listening_fd);
+    /* The stop (lab.h): from here on SIGINT and SIGTERM stay blocked and
+     * arrive on stop_fd as data, so a stop is one more ready descriptor.
+     * (With the signals let in only during epoll_pwait(), a wait that
+     * finds clients ready returns without running the handler, and under
+     * load the stop waited as long as the load lasted.) */
+    server.stop_fd = open_stop_signal_fd();
+    /* The listener follows the mode; see accept_turn(). */
+    server.listener_events = EPOLLIN | (mode == MODE_LEVEL ? 0 : EPOLLET);
+    struct epoll_event listening = { .events = server.listener_events,
+                                     .data.ptr = &server.listener };
+    /* The signalfd is level-triggered in every mode, et too: take_stop_signal()
+     * reads one signal, not until EAGAIN, and edge-triggering is safe only
+     * on a descriptor drained to EAGAIN. Level-triggered, a stop that is
+     * not yet taken is reported again on every wait, however busy. */
+    struct epoll_event stopping = { .events = EPOLLIN, .data.ptr = &server.stop_fd };
+    if (epoll_ctl(server.epoll_fd, EPOLL_CTL_ADD, server.listener.fd, &listening) < 0)
+        fatal("epoll_ctl(EPOLL_CTL_ADD, fd %d)", server.listener.fd);
+    if (epoll_ctl(server.epoll_fd, EPOLL_CTL_ADD, server.stop_fd, &stopping) < 0)
+        fatal("epoll_ctl(EPOLL_CTL_ADD, fd %d)", server.stop_fd);
+
+    announce_listening(server.listener.fd);
     narrate("fd %d is the listening socket; epoll fd %d; clients are %s, %s",
-            server.listening_fd, server.epoll_fd,
+            server.listener.fd, server.epoll_fd,
             mode == MODE_LEVEL ? "level-triggered (水平触发)" : "edge-triggered (边缘触发)",
             mode == MODE_EDGE_DRAIN ? "read until EAGAIN on every wakeup"
                                     : "read once per wakeup");
+    char mask[96];
+    if (mode == MODE_LEVEL)
+        narrate("epoll_ctl(EPOLL_CTL_ADD, fd %d, %s): the listener is level-triggered: up to "
+                "%d accept()s per wakeup, and epoll reminds us of the rest", server.listener.fd,
+                describe_events(server.listener_events, mask, sizeof mask), ACCEPTS_PER_WAKEUP);
+    else
+        narrate("epoll_ctl(EPOLL_CTL_ADD, fd %d, %s): the listener is edge-triggered too, so "
+                "it is drained: accept() until EAGAIN, %d per turn", server.listener.fd,
+                describe_events(server.listener_events, mask, sizeof mask), ACCEPTS_PER_WAKEUP);
+    narrate("signalfd() -> fd %d: SIGINT and SIGTERM arrive there as data; "
+            "epoll_ctl(EPOLL_CTL_ADD, fd %d, EPOLLIN): level-triggered in every mode",
+            server.stop_fd, server.stop_fd);
+    raise_descriptor_limit();
 
     struct epoll_event events[MAX_EVENTS];
     while (!stop_requested) {
-        /* Wait without limit, unless an et-drain client is owed a turn:
-         * then only look for new events and come straight back. */
-        int timeout = drain_turn_owed(&server) ? 0 : -1;
-        narrate_detail("epoll_pwait(fd %d, timeout %d) - waiting", server.epoll_fd, timeout);
-        int ready = epoll_pwait(server.epoll_fd, events, MAX_EVENTS, timeout, &wait_mask);
+        if (listener_resume_if_due(&server.listener)) {
+            watch_listener(&server, server.listener_events);
+            narrate_detail("epoll_ctl(EPOLL_CTL_MOD, fd %d, %s): trying accept() again",
+                           server.listener.fd,
+                           describe_events(server.listener_events, mask, sizeof mask));
+        }
+        /* Wait without limit (or until a paused listener is due), unless a
+         * turn is owed: then only look for new events and come straight back. */
+        bool turn_owed = server.accept_owed || server.first_queued != NULL;
+        int timeout = turn_owed ? 0 : listener_timeout_ms(&server.listener);
+        narrate_detail("epoll_wait(fd %d, timeout %d) - waiting", server.epoll_fd, timeout);
+        int ready = epoll_wait(server.epoll_fd, events, MAX_EVENTS, timeout);
         if (ready < 0) {
             if (errno == EINTR)
-                continue; /* EINTR policy: the loop condition checks stop_requested */
-            fatal("epoll_pwait(fd %d)", server.epoll_fd);
+                continue; /* SIGSTOP/SIGCONT: nothing to do but wait again */
+            fatal("epoll_wait(fd %d)", server.epoll_fd);
         }
-        if (ready > 0) {
-            char line[512];
-            size_t used = (size_t)snprintf(line, sizeof line, "epoll_pwait() -> %d ready:", ready);
-            for (int i = 0; i < ready && used < sizeof line; i++) {
-                const struct client *client = events[i].data.ptr;
-                char mask[96];
-                used += (size_t)snprintf(line + used, sizeof line - used, "%s fd %d %s",
-                                         i > 0 ? "," : "",
-                                         client == NULL ? server.listening_fd : client->fd,
-                                         describe_events(events[i].events, mask, sizeof mask));
-            }
-            narrate("%s", line);
-        }
-        for (int i = 0; i < ready; i++) {
-            if (events[i].data.ptr == NULL)
-                accept_client(&server);
+        narrate_wakeup(events, ready);
+        /* A stop ends the round where it is found: however busy the clients
+         * keep us, a Ctrl-C is taken in the round it arrives. */
+        for (int i = 0; i < ready && !stop_requested; i++) {
+            void *owner = events[i].data.ptr;
+            if (owner == &server.stop_fd)
+                take_stop_signal(server.stop_fd); /* sets stop_requested */
+            else if (owner == &server.listener)
+                server.accept_owed = true;
             else
-                serve_client_event(&server, events[i].data.ptr, events[i].events);
+                serve_client_event(&server, owner, events[i].events);
         }
+        if (stop_requested)
+            break;
+        if (server.accept_owed)
+            accept_turn(&server);
         if (mode == MODE_EDGE_DRAIN)
             run_drain_turns(&server);
     }
 
-    while (server.clients != NULL)
-        close_client(&server, server.clients, CLOSE_SHUTDOWN);
+    struct client *next;
+    for (struct client *client = server.clients; client != NULL; client = next) {
+        next = client->next; /* saved: close_client() frees the client */
+        close_client(&server, client, CLOSE_SHUTDOWN);
+    }
     close(server.epoll_fd);
-    close(server.listening_fd);
+    close(server.stop_fd);
+    close(server.listener.fd);
     announce("summary: clients=%lu bytes=%llu", server.clients_accepted, server.bytes_echoed);
     return 0;
 }

@@ -205,7 +205,7 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     # 29 bytes, at most 4 per read: at least 8 reads, each after its own wakeup.
     local reads wakeups
     reads=$(grep -cE '^read\(fd [0-9]+, 4\) -> [1-4] bytes? ' "$SERVER_OUT")
-    wakeups=$(grep -cE '^epoll_pwait\(\) -> 1 ready: fd [0-9]+ EPOLLIN$' "$SERVER_OUT")
+    wakeups=$(grep -cE '^epoll_wait\(\) -> 1 ready: fd [0-9]+ EPOLLIN$' "$SERVER_OUT")
     [ "$reads" -ge 8 ]
     [ "$wakeups" -ge "$reads" ]
     [ "$(open_descriptors "$SERVER_PID")" -eq "$descriptors_before" ] # the client's is closed
@@ -290,4 +290,247 @@ PAIRS=("20 4" "20 20" "20 100" "20 1" "21 4" "100 7" "1 1" "3 65536"
     [ "$(head -n 1 "$SERVER_OUT")" = "listening on 127.0.0.1:$SERVER_PORT" ]
     [[ $(tail -n 1 "$SERVER_OUT") =~ ^summary:\ clients=[01]\ bytes=[01]$ ]]
     [ "$(wc -l <"$SERVER_OUT")" -eq 2 ]
+}
+
+# ---- Server mode under load and abuse --------------------------------------
+
+# skip_unless_descriptors COUNT: skip unless the hard descriptor limit leaves
+# room for COUNT connections (the server raises its soft limit to the hard one).
+skip_unless_descriptors() {
+    local hard_limit
+    hard_limit=$(ulimit -Hn)
+    if [[ $hard_limit != unlimited ]] && ((hard_limit < $1 + 100)); then
+        skip "the hard descriptor limit ($hard_limit) is below $(($1 + 100))"
+    fi
+}
+
+# descriptor_numbers PID: the numbers of PID's open descriptors, one a line,
+# sorted as text (for comm).
+descriptor_numbers() {
+    find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort
+}
+
+# new_descriptors PID BASELINE_FILE: those not open when BASELINE_FILE was written.
+new_descriptors() {
+    comm -13 "$2" <(descriptor_numbers "$1")
+}
+
+@test "epoll_et_demo: lt, SIGINT while four clients stream through it: it stops within 2 s" {
+    check_stop_under_load epoll_et_demo --serve --mode lt
+}
+
+@test "epoll_et_demo: et-drain, SIGINT while four clients stream through it: stops within 2 s" {
+    check_stop_under_load epoll_et_demo --serve --mode et-drain
+}
+
+@test "epoll_et_demo: et, SIGINT with four streaming clients it has fallen behind: within 2 s" {
+    # One read per edge cannot keep up with a stream: within moments every
+    # receive queue is full, nothing new arrives, and no edge comes again.
+    # So et is not busy (check_stop_under_load would wait for that in vain),
+    # but its clients are all still there, still trying to send.
+    start_server epoll_et_demo --serve --mode et -q
+    local baseline streamer pid
+    baseline=$(open_descriptors "$SERVER_PID")
+    for streamer in 1 2 3 4; do
+        timeout 60 "$(bin tcp_client)" -q -p "$SERVER_PORT" </dev/zero >/dev/null \
+            2>"$BATS_TEST_TMPDIR/streamer.$streamer.err" 3>&- &
+        remember_pid $! "$BATS_TEST_TMPDIR/streamer.$streamer.err"
+    done
+    wait_for_descriptors "$SERVER_PID" -ge $((baseline + 4)) 10
+    for pid in "${STARTED_PIDS[@]}"; do
+        kill -0 "$pid"
+    done
+    expect_prompt_stop INT 2
+}
+
+@test "epoll_et_demo: SIGINT and SIGTERM while its echo to a non-reader is backed up (3 modes)" {
+    local mode
+    for mode in lt et et-drain; do
+        echo "--mode $mode"
+        check_stop_while_writing epoll_et_demo --serve --mode "$mode" -c 65536
+    done
+}
+
+@test "epoll_et_demo: 1,000 clients connecting at once are all served (lt, et-drain)" {
+    skip_unless_descriptors 1000
+    local mode
+    for mode in lt et-drain; do
+        # 4 KiB per read: what is tested is the crowd, not the chunk.
+        start_server epoll_et_demo --serve --mode "$mode" -q -c 4096
+        run --separate-stderr "$(bin tools/echo_load)" -t 60 -p "$SERVER_PORT" -n 1000 -b 4K \
+            -s "$RANDOM" concurrent
+        echo "--mode $mode: $output $stderr"
+        [ "$status" -eq 0 ]
+        [ "$output" = "ok clients=1000 bytes=4096000" ]
+        stop_server INT
+        [ "$EXIT_STATUS" -eq 0 ]
+        [ "$(tail -n 1 "$SERVER_OUT")" = "summary: clients=1000 bytes=4096000" ]
+    done
+}
+
+@test "epoll_et_demo: et takes 1,000 clients connecting at once, every one" {
+    skip_unless_descriptors 1000
+    start_server epoll_et_demo --serve --mode et -q
+    local baseline
+    baseline=$(open_descriptors "$SERVER_PID")
+    start_program_holding_stdin tcp_client --idle 1000 -p "$SERVER_PORT"
+    wait_for_line "$PROGRAM_OUT" '^holding 1000 connections$' 30
+    wait_for_descriptors "$SERVER_PID" -eq $((baseline + 1000)) 30
+    stop_server INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    [ "$(tail -n 1 "$SERVER_OUT")" = "summary: clients=1000 bytes=0" ]
+}
+
+@test "epoll_et_demo: et-drain accepts all of 10,000 idle clients, at <= 1 KiB each" {
+    local count=10000
+    skip_unless_descriptors "$count"
+    start_server epoll_et_demo --serve --mode et-drain -q
+    local baseline before
+    baseline=$(open_descriptors "$SERVER_PID")
+    before=$(resident_kib "$SERVER_PID")
+    start_program_holding_stdin tcp_client --idle "$count" -p "$SERVER_PORT"
+    wait_for_line "$PROGRAM_OUT" "^holding $count connections$" 60
+    # Every one accepted: the edge-triggered listener is drained to EAGAIN.
+    wait_for_descriptors "$SERVER_PID" -eq $((baseline + count)) 60
+    if is_sanitizer_build epoll_et_demo; then
+        echo "sanitizer build: resident memory not checked"
+    else
+        local after
+        after=$(resident_kib "$SERVER_PID")
+        echo "server resident memory: $before KiB, then $after KiB with $count idle clients:" \
+            "$(((after - before) * 1024 / count)) bytes per client"
+        (((after - before) * 1024 <= count * 1024))
+    fi
+    run timeout 10 "$(bin tcp_client)" -q -p "$SERVER_PORT" -m "one more"
+    [ "$status" -eq 0 ]
+    [ "$output" = "one more" ]
+    stop_server INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    [ "$(tail -n 1 "$SERVER_OUT")" = "summary: clients=$((count + 1)) bytes=9" ]
+}
+
+@test "epoll_et_demo: after a storm of echoing, resetting, vanishing and slow clients, every descriptor is back (lt, et-drain)" {
+    skip_unless_descriptors 300
+    local mode
+    for mode in lt et-drain; do
+        start_server epoll_et_demo --serve --mode "$mode" -q -c 16384
+        local baseline
+        baseline=$(open_descriptors "$SERVER_PID")
+        run --separate-stderr "$(bin tools/echo_load)" -t 90 -p "$SERVER_PORT" -n 300 -b 64K \
+            -s "$RANDOM" storm
+        echo "--mode $mode: $output $stderr"
+        [ "$status" -eq 0 ]
+        [[ $output =~ ^ok\ clients=300\  ]]
+        wait_for_descriptors "$SERVER_PID" -eq "$baseline" 20
+        stop_server INT
+        [ "$EXIT_STATUS" -eq 0 ]
+    done
+}
+
+# lost_descriptors FILE: the descriptors the et server said it has lost.
+lost_descriptors() {
+    sed -nE 's/^fd ([0-9]+): lost: .*/\1/p' "$1" | sort
+}
+
+@test "epoll_et_demo: et names each client it loses; no other descriptor outlives its client" {
+    start_server epoll_et_demo --serve --mode et -c 4
+    local baseline="$BATS_TEST_TMPDIR/baseline"
+    descriptor_numbers "$SERVER_PID" >"$baseline"
+    local message=abcdefghijklmnopqrstuvwxyz client pids=()
+    for client in 1 2 3 4 5 6 7 8 9 10; do
+        start_program tcp_client -q -p "$SERVER_PORT" -m "$message"
+        pids+=("$PROGRAM_PID")
+    done
+    # Each sends 27 bytes and its EOF; et reads 4 per event and loses it.
+    local deadline=$((SECONDS + 20))
+    until (($(lost_descriptors "$SERVER_OUT" | wc -l) == 10)); do
+        ((SECONDS < deadline)) || { tail -n 20 "$SERVER_OUT" >&2; return 1; }
+        sleep 0.05
+    done
+    # The clients give up and go; the server's sockets for them stay, named.
+    for client in "${pids[@]}"; do
+        kill -s TERM "$client"
+        wait_for_exit "$client" 10
+    done
+    diff <(lost_descriptors "$SERVER_OUT") <(new_descriptors "$SERVER_PID" "$baseline")
+    stop_server INT
+    [ "$EXIT_STATUS" -eq 0 ]
+    [ "$(grep -cE '^close\(fd [0-9]+\) at shutdown; (4 bytes echoed; 23|8 bytes echoed; 19) bytes it sent were never read' "$SERVER_OUT")" -eq 10 ]
+
+    # A storm (most of it fails against et: that is its lesson). Once the
+    # clients are gone, every client descriptor still open is one it named.
+    skip_unless_descriptors 200
+    start_server epoll_et_demo --serve --mode et -c 4096
+    descriptor_numbers "$SERVER_PID" >"$baseline"
+    run --separate-stderr "$(bin tools/echo_load)" -t 5 -p "$SERVER_PORT" -n 200 -b 64K \
+        -s "$RANDOM" storm
+    echo "storm against et: $output $stderr"
+    deadline=$((SECONDS + 20))
+    local unnamed
+    until unnamed=$(comm -13 <(lost_descriptors "$SERVER_OUT") \
+        <(new_descriptors "$SERVER_PID" "$baseline")) && [ -z "$unnamed" ]; do
+        if ((SECONDS >= deadline)); then
+            echo "open, and never named lost: ${unnamed//$'\n'/ }" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "lost and named: $(lost_descriptors "$SERVER_OUT" | wc -l)," \
+        "still open: $(new_descriptors "$SERVER_PID" "$baseline" | wc -l)"
+}
+
+@test "epoll_et_demo: out of descriptors (EMFILE), connected clients still echo at once; logged once (3 modes)" {
+    command -v prlimit >/dev/null || skip "prlimit (util-linux) is not installed"
+    local mode
+    for mode in lt et et-drain; do
+        start_server epoll_et_demo --serve --mode "$mode" -c 65536
+        local connection reply='' round started elapsed
+        exec {connection}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+        wait_for_line "$SERVER_OUT" '^accept\(\) -> fd [0-9]+ ' 10
+        # Soft and hard limit 20: 13 more clients fit, the rest stay queued.
+        prlimit --pid "$SERVER_PID" --nofile=20:20
+        start_program_holding_stdin tcp_client --idle 40 -p "$SERVER_PORT"
+        local holder=$PROGRAM_PID
+        wait_for_line "$PROGRAM_OUT" '^holding 40 connections$' 10
+        wait_for_line "$SERVER_OUT" '^accept\(\) failed.*\(EMFILE\)$' 10
+
+        # Sleeping in the loop (100 ms per try) made each echo wait for it.
+        started=$(now_ms)
+        for round in $(seq 20); do
+            printf 'round %d\n' "$round" >&"$connection"
+            read -r -t 5 reply <&"$connection"
+            [ "$reply" = "round $round" ]
+        done
+        elapsed=$(($(now_ms) - started))
+        echo "--mode $mode: 20 round trips in $elapsed ms while out of descriptors"
+        ((elapsed < 1000))
+        exec {connection}>&-
+
+        kill -s TERM "$holder"
+        wait_for_exit "$holder" 10
+        wait_for_line "$SERVER_OUT" 'the descriptor shortage is over' 10
+        run timeout 10 "$(bin tcp_client)" -q -p "$SERVER_PORT" -m "served again"
+        [ "$output" = "served again" ]
+        [ "$(grep -c 'EMFILE' "$SERVER_OUT")" -eq 1 ]
+        stop_server INT
+        [ "$EXIT_STATUS" -eq 0 ]
+    done
+}
+
+@test "epoll_et_demo: a client's reset (EPOLLERR) is named by its errno, never 'Success' (3 modes)" {
+    local mode
+    for mode in lt et et-drain; do
+        start_server epoll_et_demo --serve --mode "$mode" -c 65536
+        local baseline
+        baseline=$(open_descriptors "$SERVER_PID")
+        # Sends until the server stops reading (its echo is never read), then RST.
+        run timeout 30 "$(bin tools/echo_load)" -t 20 -p "$SERVER_PORT" -b 8M reset
+        echo "--mode $mode: $output"
+        [[ $output == "reset after sending "* ]]
+        wait_for_line "$SERVER_OUT" '^fd [0-9]+ reported EPOLLERR; closing it: .* \(ECONNRESET\)$' 10
+        wait_for_descriptors "$SERVER_PID" -eq "$baseline" 10
+        ! grep -q 'Success' "$SERVER_OUT" "$SERVER_ERR"
+        stop_server INT
+        [ "$EXIT_STATUS" -eq 0 ]
+    done
 }

@@ -58,6 +58,7 @@ run_scenario() {
     printf 'again\n' >&"$client"
     read -r -N 4 -t 5 second <&"$client"
     say "   after 'again' it got back '$second' - the next OLDEST bytes, not 'again'"
+    say "   Then Ctrl-C: it arrives on a signalfd that epoll watches like a client."
     stop_demo INT
     exec {client}>&-
     show_transcript
@@ -80,6 +81,8 @@ run_scenario() {
         [ "$lt_status$et_status$drain_status" = 000 ]
     check "the et server echoed 'hell' first" [ "$first" = hell ]
     check "then, on the next event, 'o wo' (the oldest stuck bytes)" [ "$second" = "o wo" ]
+    check "Ctrl-C (SIGINT) came in through the signalfd, one more ready descriptor" \
+        grep -qx 'signalfd: SIGINT arrived; stopping' "$DEMO_OUT"
     check "Ctrl-C (SIGINT) ended the server with status 0" [ "$DEMO_STATUS" -eq 0 ]
     check "it printed its summary" grep -qx 'summary: clients=1 bytes=8' "$DEMO_OUT"
 }
