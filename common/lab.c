@@ -567,19 +567,6 @@ int take_stop_signal(int stop_fd)
     return signal_number;
 }
 
-void block_stop_signals(sigset_t *wait_mask)
-{
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    if (sigprocmask(SIG_BLOCK, &stop_signals, wait_mask) < 0)
-        fatal("sigprocmask");
-    /* wait_mask now holds the mask from before: make sure it lets them in. */
-    sigdelset(wait_mask, SIGINT);
-    sigdelset(wait_mask, SIGTERM);
-}
-
 long raise_descriptor_limit(void)
 {
     struct rlimit limit;

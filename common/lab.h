@@ -194,10 +194,6 @@ int open_stop_signal_fd(void);
  * and returns the signal number, or 0 if there was nothing to read. */
 int take_stop_signal(int stop_fd);
 
-/* The older design, kept until every server watches the signalfd: block
- * SIGINT and SIGTERM, and fill *wait_mask for pselect/ppoll/epoll_pwait. */
-void block_stop_signals(sigset_t *wait_mask);
-
 /* Raise the soft RLIMIT_NOFILE to the hard limit, narrated; returns the
  * soft limit now in force. */
 long raise_descriptor_limit(void);
