@@ -68,9 +68,12 @@ run_scenario() {
     say "without blocking (EINPROGRESS), waits in poll() for 1 second, gives up."
     start_demo nonblock_timeout --mode timeout -t 60 || return 1
     kill -s STOP "$DEMO_PID"
-    "$client" -q --idle 100 -t 0.3 -p "$DEMO_PORT" 2>/dev/null
+    timeout 60 "$client" -q --idle 100 -t 0.3 -p "$DEMO_PORT" 2>/dev/null
     local client_notes client_status=0
-    client_notes=$("$client" -t 1 -p "$DEMO_PORT" -m 'anyone there?' 2>&1) || client_status=$?
+    # -t bounds only the connect; should a connection get through anyway,
+    # timeout(1) bounds the wait for a reply the frozen server never sends.
+    client_notes=$(timeout 10 "$client" -t 1 -p "$DEMO_PORT" -m 'anyone there?' 2>&1) ||
+        client_status=$?
     kill -s CONT "$DEMO_PID"
     stop_demo INT
     say "what tcp_client -t 1 said on stderr:"
