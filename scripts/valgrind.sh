@@ -12,6 +12,13 @@
 # Usage: scripts/valgrind.sh [PROGRAM...]   (default: every one that is built)
 set -uo pipefail
 
+case ${1:-} in
+-h | --help)
+    sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit 0
+    ;;
+esac
+
 root=$(cd "$(dirname "$0")/.." && pwd)
 # wait_for_line, wait_until_gone, stop_pid
 # shellcheck source=scripts/processes.sh
