@@ -473,3 +473,11 @@ PYTHON
     wait_for_line "$out" '^34 '
     [ "$(sed -n 2p "$out")" = "34 [(-9223372036854775808, -0.0, True), (42, 1e-05, False)]" ]
 }
+
+@test "struct_pack_demo: a bad escape in a 0p value is refused, not packed (found by the fuzzer)" {
+    # Once it passed pack and overflowed the buffer of the Python line; the
+    # input is kept in tests/fuzz/struct_format_corpus/ too.
+    run "$(bin struct_pack_demo)" pack 0p '\xg'
+    [ "$status" -eq 2 ]
+    [[ ${lines[0]} == *"invalid \\x escape at position 0 (value 1 for 'p' was '\\xg')" ]]
+}
