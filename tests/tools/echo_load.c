@@ -412,11 +412,12 @@ static int send_some(const char *subcommand, struct load_client *client, size_t 
 }
 
 /* Read what has come back and check it. 0, or 1 after printing a failure. */
-static int receive_some(const char *subcommand, struct load_client *client, size_t number, unsigned long long bytes,
+static int receive_some(const char *subcommand, struct load_client *client, size_t number,
+                        size_t wanted, unsigned long long bytes,
                         long long flip_expected_at, unsigned char *received_bytes,
                         unsigned char *expected_bytes)
 {
-    ssize_t got = recv(client->fd, received_bytes, READ_SIZE, 0);
+    ssize_t got = recv(client->fd, received_bytes, wanted, 0); /* wanted <= READ_SIZE */
     if (got < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return 0;
@@ -572,7 +573,7 @@ static int run_concurrent(const struct settings *settings, const struct server *
             if ((events & (POLLOUT | POLLERR)) && clients[i].sent < bytes)
                 status = send_some("concurrent", &clients[i], i, bytes, scratch, false);
             if (status == 0 && (events & (POLLIN | POLLERR | POLLHUP)))
-                status = receive_some("concurrent", &clients[i], i, bytes, settings->flip_expected_at,
+                status = receive_some("concurrent", &clients[i], i, READ_SIZE, bytes, settings->flip_expected_at,
                                       received_bytes, expected_bytes);
             if (clients[i].finished)
                 unfinished--;
@@ -681,31 +682,11 @@ static int storm_step(struct storm_client *client, size_t number, short events,
             got = 1; /* not asked: let the reads below report it */
         if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
             return count_refused(client, tally);
-        if (client->role == ROLE_SLOW) {
-            /* receive_some() reads up to READ_SIZE; give it a small taste. */
-            got = recv(load->fd, received_bytes, wanted, 0);
-            if (got > 0) {
-                fill_stream(load->key, load->received, expected_bytes, (size_t)got);
-                if (load->received + (unsigned long long)got > bytes
-                    || memcmp(received_bytes, expected_bytes, (size_t)got) != 0)
-                    return fail("storm", "slow client %zu: wrong bytes at offset %llu", number,
-                                load->received);
-                load->received += (unsigned long long)got;
-                client->next_read_ns = now_ns() + SLOW_READ_EVERY_NS;
-                return 0;
-            }
-            if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                return 0;
-            if (got < 0)
-                return fail_errno(errno, "storm", "slow client %zu: recv() at offset %llu",
-                                  number, load->received);
-            if (load->received < bytes)
-                return fail("storm", "slow client %zu: end-of-file after %llu of %llu bytes",
-                            number, load->received, bytes);
-            load->finished = true;
-            return 0;
-        }
-        status = receive_some("storm", load, number, bytes, -1, received_bytes, expected_bytes);
+        /* A slow reader takes a small taste, then waits its turn. */
+        status = receive_some("storm", load, number, wanted, bytes, -1, received_bytes,
+                              expected_bytes);
+        if (client->role == ROLE_SLOW)
+            client->next_read_ns = now_ns() + SLOW_READ_EVERY_NS;
     }
     return status;
 }
