@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -256,6 +255,10 @@ int listener_accept(struct listener *listener, char *peer_text, size_t peer_text
             return fd;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            /* Linux takes the new descriptor before it looks at the queue,
+             * so EAGAIN says both: a descriptor was free, and nobody waits.
+             * Nothing less ends the shortage: a client taken may fill the
+             * table again, and an empty queue may still answer EMFILE. */
             if (listener->shortage_reported) {
                 narrate("accept() -> EAGAIN: every waiting client is in; "
                         "the descriptor shortage is over");
@@ -281,15 +284,8 @@ bool listener_resume_if_due(struct listener *listener)
 {
     if (!listener->paused || monotonic_ms() < listener->resume_ms)
         return false;
+    /* Only accept()'s EAGAIN ends the shortage (listener_accept). */
     listener->paused = false;
-    /* "The shortage is over" is said when accept() finds the queue empty;
-     * if the waiting clients gave up during the pause, the listener is no
-     * longer readable and accept() would not be called: look now. */
-    struct pollfd probe = { .fd = listener->fd, .events = POLLIN };
-    if (listener->shortage_reported && poll(&probe, 1, 0) == 0) {
-        narrate("accept() queue empty after the pause; the descriptor shortage is over");
-        listener->shortage_reported = false;
-    }
     return true;
 }
 

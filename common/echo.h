@@ -132,7 +132,8 @@ void echo_release(struct echo_connection *connection);
  * clients wait, and are served as soon as a client leaves. (The other known
  * cure, a spare descriptor closed to accept and drop the newcomer, turns the
  * waiting clients away; we prefer that they wait.) The shortage is reported
- * once, from the first failure until the queue is empty again. */
+ * once, from the first failure until accept() says EAGAIN: a descriptor
+ * was free and nobody is left waiting. */
 #define LISTENER_PAUSE_MS 100
 
 struct listener {

@@ -177,6 +177,43 @@ check_descriptor_shortage() {
     expect_echo "served again"
 }
 
+# The table fills exactly: the last free descriptor goes to a client, and
+# the accept() after it fails with the queue empty (Linux takes the new
+# descriptor before it looks at the queue). An empty queue after the pause
+# does not end the shortage: newcomers find the server just as full, and it
+# is still the same shortage, said once.
+check_shortage_with_empty_queue() {
+    local server=$1 limit=20
+    command -v prlimit >/dev/null || skip "prlimit (util-linux) is not installed"
+    start_server "$server" -q
+    prlimit --pid "$SERVER_PID" --nofile="$limit:$limit"
+    # Free numbers below the limit (an inherited descriptor may sit above).
+    local below=0 fd
+    for fd in /proc/"$SERVER_PID"/fd/*; do
+        ((${fd##*/} < limit)) && below=$((below + 1))
+    done
+    local free=$((limit - below)) held
+    held=$(($(open_descriptors "$SERVER_PID") + free))
+
+    start_program_holding_stdin tcp_client --idle "$free" -p "$SERVER_PORT"
+    local exact=$PROGRAM_PID
+    wait_for_line "$PROGRAM_OUT" "^holding $free connections\$" 10
+    wait_for_descriptors "$SERVER_PID" -eq "$held" 10
+    wait_for_line "$SERVER_OUT" 'accept\(\) failed.*\(EMFILE\)$' 10
+    sleep 0.3 # three pauses end with nobody queued
+
+    start_program_holding_stdin tcp_client --idle 5 -p "$SERVER_PORT"
+    local late=$PROGRAM_PID
+    wait_for_line "$PROGRAM_OUT" '^holding 5 connections$' 10
+    sleep 0.3 # three more, with the newcomers queued
+    [ "$(grep -c 'EMFILE' "$SERVER_OUT")" -eq 1 ]
+
+    stop_pid "$exact"
+    expect_echo "served again"
+    [ "$(grep -c 'EMFILE' "$SERVER_OUT")" -eq 1 ]
+    stop_pid "$late"
+}
+
 check_many_idle_clients() {
     local server=$1 count=$2
     local hard_limit

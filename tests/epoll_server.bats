@@ -34,6 +34,10 @@ load echo_servers
     check_descriptor_shortage epoll_server
 }
 
+@test "epoll_server: a table filled exactly, then newcomers: still one shortage, said once" {
+    check_shortage_with_empty_queue epoll_server
+}
+
 @test "epoll_server: holds 10,000 idle clients at <= 1 KiB each and still echoes" {
     check_many_idle_clients epoll_server 10000
 }

@@ -17,6 +17,7 @@
 #                                 EXIT_STATUS (124 if it did not end in time)
 #   stop_server [SIGNAL]          signal the server (TERM), wait, EXIT_STATUS
 #   open_descriptors PID          how many descriptors PID has open
+#   lowest_free_descriptor PID    the number its next descriptor gets
 #   wait_for_descriptors PID -eq|-ge COUNT [SECONDS]
 #   resident_kib PID, cpu_ticks PID, now_ms, is_sanitizer_build NAME
 #   remember_pid PID [STDERR_FILE]   stop it in teardown too
@@ -132,6 +133,16 @@ wait_for_descriptors() {
 # Resident memory of a process, in KiB.
 resident_kib() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# lowest_free_descriptor PID: the number PID's next accept() or open() gets
+# (inherited descriptors can leave gaps, so a count of open ones is not it).
+lowest_free_descriptor() {
+    local fd=0
+    while [ -e "/proc/$1/fd/$fd" ]; do
+        fd=$((fd + 1))
+    done
+    echo "$fd"
 }
 
 # User + system CPU time of a process, in clock ticks (fields 14 and 15 of

@@ -34,6 +34,10 @@ load echo_servers
     check_descriptor_shortage poll_server
 }
 
+@test "poll_server: a table filled exactly, then newcomers: still one shortage, said once" {
+    check_shortage_with_empty_queue poll_server
+}
+
 @test "poll_server: holds 10,000 idle clients at <= 1 KiB each and still echoes" {
     check_many_idle_clients poll_server 10000
 }

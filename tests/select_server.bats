@@ -35,6 +35,10 @@ load echo_servers
     check_descriptor_shortage select_server
 }
 
+@test "select_server: a table filled exactly, then newcomers: still one shortage, said once" {
+    check_shortage_with_empty_queue select_server
+}
+
 @test "select_server: clients beyond FD_SETSIZE are refused; earlier ones still echoed" {
     local hard_limit
     hard_limit=$(ulimit -Hn)
