@@ -567,6 +567,24 @@ int take_stop_signal(int stop_fd)
     return signal_number;
 }
 
+bool wait_out_accept_shortage(bool *shortage_said)
+{
+    if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS && errno != ENOMEM)
+        return false;
+    if (!*shortage_said)
+        warn_errno("accept() failed; trying again every 100 ms until a descriptor is free");
+    *shortage_said = true;
+    nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL); /* EINTR: a stop */
+    return true;
+}
+
+void end_accept_shortage(bool *shortage_said)
+{
+    if (*shortage_said)
+        narrate("accept() works again: the descriptor shortage is over");
+    *shortage_said = false;
+}
+
 long raise_descriptor_limit(void)
 {
     struct rlimit limit;

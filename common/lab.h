@@ -14,6 +14,7 @@
 
 #include <netdb.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -193,6 +194,17 @@ int open_stop_signal_fd(void);
  * signal came ("signalfd: SIGINT arrived; stopping"), sets stop_requested
  * and returns the signal number, or 0 if there was nothing to read. */
 int take_stop_signal(int stop_fd);
+
+/* For a blocking accept() loop, after accept() failed: if errno says the
+ * process or the system is short of descriptors or memory (EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM), say so once per shortage (*shortage_said remembers),
+ * sleep 100 ms (so the loop does not spin: Linux fails accept() at once,
+ * queue or no queue, while no descriptor is free) and return true. A stop
+ * signal cuts the sleep short. Any other errno: false, nothing said. */
+bool wait_out_accept_shortage(bool *shortage_said);
+
+/* After an accept() that worked: if a shortage was said, say it is over. */
+void end_accept_shortage(bool *shortage_said);
 
 /* Raise the soft RLIMIT_NOFILE to the hard limit, narrated; returns the
  * soft limit now in force. */

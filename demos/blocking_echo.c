@@ -107,8 +107,10 @@ int main(int argc, char *argv[])
 
     unsigned long clients = 0;
     unsigned long long bytes = 0;
+    bool shortage_said = false; /* out of descriptors: said once, not every try */
     while (!stop_requested) {
-        narrate("accept() - blocks until a client connects");
+        if (!shortage_said)
+            narrate("accept() - blocks until a client connects");
         struct sockaddr_storage peer;
         socklen_t peer_length = sizeof peer;
         int client_fd = accept4(listening_fd, (struct sockaddr *)&peer, &peer_length,
@@ -116,13 +118,11 @@ int main(int argc, char *argv[])
         if (client_fd < 0) {
             if (errno == EINTR)
                 continue; /* a signal: the loop condition decides */
-            warn_errno("accept() failed");
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* Out of descriptors or memory: pause instead of spinning. */
-                nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
-            }
+            if (!wait_out_accept_shortage(&shortage_said)) /* EMFILE...: sleep, try again */
+                warn_errno("accept() failed");
             continue;
         }
+        end_accept_shortage(&shortage_said);
 
         char peer_text[ADDRESS_TEXT_SIZE];
         narrate("accept() -> fd %d from %s", client_fd,

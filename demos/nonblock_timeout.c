@@ -387,8 +387,10 @@ static void serve_with_timeouts(int listening_fd, double seconds, long timeout_l
             "accept() waits at most that long", listening_fd, seconds_text, seconds);
 
     bool limit_reached = false;
+    bool shortage_said = false; /* out of descriptors: said once, not every try */
     while (!stop_requested && !limit_reached) {
-        narrate("accept() - blocks for at most %s", seconds_text);
+        if (!shortage_said)
+            narrate("accept() - blocks for at most %s", seconds_text);
         struct sockaddr_storage peer;
         socklen_t peer_length = sizeof peer;
         int client_fd = accept4(listening_fd, (struct sockaddr *)&peer, &peer_length,
@@ -400,11 +402,11 @@ static void serve_with_timeouts(int listening_fd, double seconds, long timeout_l
             }
             if (errno == EINTR || errno == ECONNABORTED)
                 continue; /* the loop condition checks stop_requested */
-            warn_errno("accept() failed");
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
+            if (!wait_out_accept_shortage(&shortage_said)) /* EMFILE...: sleep, try again */
+                warn_errno("accept() failed");
             continue;
         }
+        end_accept_shortage(&shortage_said);
 
         char peer_text[ADDRESS_TEXT_SIZE];
         narrate("accept() -> fd %d from %s", client_fd,

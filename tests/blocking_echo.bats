@@ -138,3 +138,7 @@ load helper
 @test "blocking_echo: SIGINT or SIGTERM while it is blocked in send() to a client that never reads" {
     check_stop_while_writing blocking_echo
 }
+
+@test "blocking_echo: out of descriptors, accept() fails at once: said once, no busy loop, the client is served later" {
+    check_blocking_accept_shortage blocking_echo
+}

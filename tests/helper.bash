@@ -251,6 +251,44 @@ check_stop_under_load() {
     expect_prompt_stop INT 2
 }
 
+# check_blocking_accept_shortage NAME [ARGS...]: a blocking accept() loop
+# with no descriptor free. Linux fails accept() at once then, client or
+# not, so a server that only logs and retries fills its log ten lines a
+# second. Ours says it once, sleeps between tries (no busy loop), and
+# takes the waiting client as soon as the limit allows.
+check_blocking_accept_shortage() {
+    command -v prlimit >/dev/null || skip "prlimit (util-linux) is not installed"
+    start_server "$@"
+    local limit
+    limit=$(lowest_free_descriptor "$SERVER_PID")
+    prlimit --pid "$SERVER_PID" --nofile="$limit:" # the soft limit, so it can go up again
+    # The accept() already waiting took its descriptor before the limit.
+    run --separate-stderr timeout 10 "$(bin tcp_client)" -q -p "$SERVER_PORT" -m 'the last one in'
+    # shellcheck disable=SC2154 # output comes from bats' run
+    [ "$output" = 'the last one in' ]
+    wait_for_line "$SERVER_OUT" '^accept\(\) failed.*\(EMFILE\)$'
+    start_program tcp_client -q -p "$SERVER_PORT" -m 'queued through the shortage'
+    local client=$PROGRAM_PID
+    local before after
+    before=$(cpu_ticks "$SERVER_PID")
+    sleep 0.6 # six tries
+    after=$(cpu_ticks "$SERVER_PID")
+    [ "$(grep -c 'EMFILE' "$SERVER_OUT")" -eq 1 ]
+    grep -qx 'accept() failed; trying again every 100 ms until a descriptor is free: Too many open files (EMFILE)' "$SERVER_OUT"
+    echo "CPU over 0.6 s: $((after - before)) ticks"
+    ((after - before <= 10))
+    kill -0 "$client" # still waiting for its echo
+
+    prlimit --pid "$SERVER_PID" --nofile="$((limit + 8)):"
+    wait_for_exit "$client" 5
+    [ "$EXIT_STATUS" -eq 0 ]
+    [ "$(cat "$PROGRAM_OUT")" = 'queued through the shortage' ]
+    grep -q 'the descriptor shortage is over' "$SERVER_OUT"
+    [ "$(grep -c 'EMFILE' "$SERVER_OUT")" -eq 1 ]
+    stop_server INT
+    [ "$EXIT_STATUS" -eq 0 ]
+}
+
 # check_stop_while_writing NAME [ARGS...]: a client sends 8 MiB and never
 # reads, so the server's echo to it backs up (a blocking server sits inside
 # send()); SIGINT must end it within 2 s anyway. Then the same with SIGTERM.
