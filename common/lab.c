@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -483,6 +484,12 @@ ssize_t write_all(int fd, const void *buffer, size_t length)
             return -1;
         }
         ssize_t written = write(fd, next, left);
+        if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd room = { .fd = fd, .events = POLLOUT };
+            if (poll(&room, 1, -1) < 0 && errno != EINTR)
+                return -1;
+            continue;
+        }
         if (written < 0) {
             if (errno == EINTR)
                 continue; /* the check above decides */
@@ -492,6 +499,31 @@ ssize_t write_all(int fd, const void *buffer, size_t length)
         left -= (size_t)written;
     }
     return (ssize_t)length;
+}
+
+/* ---- The clients' outgoing bytes ----------------------------------------- */
+
+int check_nothing_unsent(struct outgoing *out, unsigned long long sent)
+{
+    unsigned long long left = out->end - out->start;
+    bool rest_unknown = out->more_coming;
+    struct stat input;
+    off_t offset;
+    struct pollfd waiting = { .fd = STDIN_FILENO, .events = POLLIN };
+    if (rest_unknown && fstat(STDIN_FILENO, &input) == 0 && S_ISREG(input.st_mode)
+        && (offset = lseek(STDIN_FILENO, 0, SEEK_CUR)) >= 0 && input.st_size >= offset) {
+        left += (unsigned long long)(input.st_size - offset);
+        rest_unknown = false;
+    } else if (rest_unknown && left == 0 && poll(&waiting, 1, 0) > 0) {
+        ssize_t count = read(STDIN_FILENO, out->data, out->capacity);
+        left = count > 0 ? (unsigned long long)count : 0;
+        rest_unknown = count != 0; /* 0: it has just ended, all was sent */
+    }
+    if (left == 0)
+        return 0;
+    return complain(0, "the server closed its side with %s%llu bytes left unsent (%llu sent)%s",
+                    rest_unknown ? "at least " : "", left, sent,
+                    rest_unknown ? "; stdin had not ended" : "");
 }
 
 /* ---- Tables that grow ---------------------------------------------------- */

@@ -156,11 +156,33 @@ int connect_to(const char *host, int port);
 /* Add O_NONBLOCK; -1 with errno on failure. */
 int set_nonblocking(int fd);
 
-/* write() until every byte is written, through short writes and EINTR,
- * but never past a stop request: once stop_requested is set it gives up,
+/* write() until every byte is written, through short writes and EINTR
+ * (and EAGAIN, on a non-blocking descriptor such as a stdout shared with
+ * another program: it waits in poll() for room instead of spinning), but
+ * never past a stop request: once stop_requested is set it gives up,
  * after a short write too. Returns length, or -1 with errno (EINTR when
  * it gave up for a stop). */
 ssize_t write_all(int fd, const void *buffer, size_t length);
+
+/* ---- The clients' outgoing bytes --------------------------------------- */
+
+/* Bytes read from stdin (or a -m message) that the socket has not taken
+ * yet, in tcp_client and unix_client. While it holds any, stdin rests, but
+ * the socket is always read, so the echo always drains and neither side
+ * waits for the other for ever (docs/tcp_client.md tells the deadlock). */
+struct outgoing {
+    char *data;
+    size_t capacity;
+    size_t start, end; /* data[start..end) is still to be sent */
+    bool more_coming;  /* stdin is still open */
+};
+
+/* The server closed its side, `sent` bytes into the conversation. If data
+ * of ours was still waiting, that is no normal end (`client < file > copy`
+ * would come out short, silently): say how much was left and return 1. Of
+ * a regular file we know the rest; of a pipe, at least what we hold and
+ * what it holds now. Returns 0 if nothing was left. */
+int check_nothing_unsent(struct outgoing *out, unsigned long long sent);
 
 /* ---- Tables that grow -------------------------------------------------- */
 

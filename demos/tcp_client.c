@@ -221,63 +221,8 @@ static int open_connection(struct target *target, long opened, long count)
 
 /* ---- Default and -m: one poll() loop over stdin and the socket ---------- */
 
-/* Bytes read from stdin (or the -m message) that the socket has not taken
- * yet. Bounded: while it holds anything we stop reading stdin, but we never
- * stop reading the socket, so an echo server can always hand its replies
- * back and neither side waits for the other forever. */
-struct outgoing {
-    char *data;
-    size_t capacity;
-    size_t start, end;  /* data[start..end) is still to be sent */
-    bool more_coming;   /* stdin is still open */
-};
-
-/* write() to stdout until all is written; a non-blocking stdout (shared
- * with another program) is waited for with poll() rather than spun on. */
-static int write_to_stdout(const char *data, size_t length)
-{
-    while (length > 0 && !stop_requested) {
-        ssize_t written = write(STDOUT_FILENO, data, length);
-        if (written >= 0) {
-            data += written;
-            length -= (size_t)written;
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            struct pollfd watched = { .fd = STDOUT_FILENO, .events = POLLOUT };
-            if (poll(&watched, 1, -1) < 0 && errno != EINTR)
-                return -1;
-        } else if (errno != EINTR) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* The server closed its side. If data of ours was still waiting, that is no
- * normal end (`tcp_client < file > copy` would come out short, silently):
- * say how much was left and return 1. Of a regular file we know the rest;
- * of a pipe, at least what we hold and what it holds now. */
-static int check_nothing_unsent(struct outgoing *out, unsigned long long sent)
-{
-    unsigned long long left = out->end - out->start;
-    bool rest_unknown = out->more_coming;
-    struct stat input;
-    off_t offset;
-    struct pollfd waiting = { .fd = STDIN_FILENO, .events = POLLIN };
-    if (rest_unknown && fstat(STDIN_FILENO, &input) == 0 && S_ISREG(input.st_mode)
-        && (offset = lseek(STDIN_FILENO, 0, SEEK_CUR)) >= 0 && input.st_size >= offset) {
-        left += (unsigned long long)(input.st_size - offset);
-        rest_unknown = false;
-    } else if (rest_unknown && left == 0 && poll(&waiting, 1, 0) > 0) {
-        ssize_t count = read(STDIN_FILENO, out->data, out->capacity);
-        left = count > 0 ? (unsigned long long)count : 0;
-        rest_unknown = count != 0; /* 0: it has just ended, all was sent */
-    }
-    if (left == 0)
-        return 0;
-    return complain(0, "the server closed its side with %s%llu bytes left unsent (%llu sent)%s",
-                    rest_unknown ? "at least " : "", left, sent,
-                    rest_unknown ? "; stdin had not ended" : "");
-}
+/* The bytes waiting to go out are a struct outgoing (common/lab.h): bounded,
+ * and while it holds anything stdin rests, but the socket is always read. */
 
 /* Returns the exit status. */
 static int converse(int socket_fd, struct outgoing *out)
@@ -357,7 +302,7 @@ static int converse(int socket_fd, struct outgoing *out)
                 continue;
             note(NARRATE_VERBOSE, "recv() -> %zd bytes; writing them to stdout", count);
             received += (unsigned long long)count;
-            if (write_to_stdout(incoming, (size_t)count) < 0)
+            if (write_all(STDOUT_FILENO, incoming, (size_t)count) < 0 && !stop_requested)
                 return complain(errno, "write to stdout");
         }
     }

@@ -77,22 +77,6 @@ static const char usage_text[] =
 /* Notes and errors go to stderr (note(), complain() in common/lab.h):
  * stdout carries the server's bytes. */
 
-/* write() to stdout until all is written (stdout may be a pipe). */
-static int write_to_stdout(const char *data, size_t length)
-{
-    while (length > 0) {
-        ssize_t written = write(STDOUT_FILENO, data, length);
-        if (written < 0) {
-            if (errno == EINTR && !stop_requested)
-                continue;
-            return -1;
-        }
-        data += written;
-        length -= (size_t)written;
-    }
-    return 0;
-}
-
 /* ---- --pass: a descriptor in the ancillary data ------------------------- */
 
 /* Open every FILE and send the descriptors with the text "pass FILE...\n"
@@ -149,17 +133,8 @@ static int pass_descriptors(int socket_fd, char *const files[], int file_count, 
 
 /* ---- Default and -m: one poll() loop over stdin and the socket ---------- */
 
-/* Bytes read from stdin (or the -m message) that the socket has not taken
- * yet. While it holds any, stdin rests, but the socket is always read, so
- * the echo always drains and neither side waits for the other for ever
- * (docs/tcp_client.md tells the deadlock this avoids). */
-struct outgoing {
-    char *data;
-    size_t capacity;
-    size_t start, end; /* data[start..end) is still to be sent */
-    bool more_coming;  /* stdin is still open */
-};
-
+/* The bytes waiting to go out are a struct outgoing (common/lab.h): bounded,
+ * and while it holds anything stdin rests, but the socket is always read. */
 static int run_session(int socket_fd, struct outgoing *out)
 {
     char incoming[BUFFER_SIZE];
@@ -216,7 +191,7 @@ static int run_session(int socket_fd, struct outgoing *out)
             if (count == 0) {
                 note(NARRATE_VERBOSE, "recv() -> 0: the server closed; %llu bytes sent, "
                         "%llu received", sent, received);
-                return 0;
+                return check_nothing_unsent(out, sent);
             }
             if (count < 0) {
                 if (errno == EINTR || errno == EAGAIN)
@@ -225,7 +200,7 @@ static int run_session(int socket_fd, struct outgoing *out)
             }
             note(NARRATE_VERBOSE, "recv() -> %zd bytes; writing them to stdout", count);
             received += (unsigned long long)count;
-            if (write_to_stdout(incoming, (size_t)count) < 0)
+            if (write_all(STDOUT_FILENO, incoming, (size_t)count) < 0 && !stop_requested)
                 return complain(errno, "write to stdout");
         }
     }

@@ -141,6 +141,37 @@ while data := connection.recv(65536):
     [[ $stderr =~ ^unix_client:\ wrong\ echo:\ message\ 2,\ byte\ 36\ is\ 0x[0-9a-f]{2},\ expected\ 0x[0-9a-f]{2}$ ]]
 }
 
+@test "unix_client: the server half-closes before all of stdin is sent: it says how much is left, exit 1" {
+    has_python3 || skip "python3 is not installed"
+    # Reads 10 bytes, shuts its own side down, and reads no more.
+    python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen()
+print("ready", flush=True)
+connection, _ = s.accept()
+got = b""
+while len(got) < 10 and (chunk := connection.recv(10 - len(got))):
+    got += chunk
+connection.shutdown(socket.SHUT_WR)
+time.sleep(60)' "$SOCKET" </dev/null >"$BATS_TEST_TMPDIR/python.out" 2>&1 3>&- &
+    remember_pid "$!"
+    wait_for_line "$BATS_TEST_TMPDIR/python.out" '^ready$' 10
+    # Far more than a local socket holds, so some must be left.
+    local size=8388608
+    head -c "$size" /dev/zero >"$BATS_TEST_TMPDIR/sent"
+    run --separate-stderr timeout 20 "$(bin unix_client)" -s "$SOCKET" <"$BATS_TEST_TMPDIR/sent"
+    echo "status $status, stderr: $stderr"
+    [ "$status" -eq 1 ]
+    [ -z "$output" ]
+    [ "${#stderr_lines[@]}" -eq 1 ]
+    [[ $stderr =~ ^unix_client:\ the\ server\ closed\ its\ side\ with\ ([0-9]+)\ bytes\ left\ unsent\ \(([0-9]+)\ sent\)$ ]]
+    local left=${BASH_REMATCH[1]} sent=${BASH_REMATCH[2]}
+    ((left > 0))
+    ((left + sent == size))
+}
+
 @test "unix_client: the default path is \$XDG_RUNTIME_DIR/lab3.sock, else /tmp/lab3-UID.sock" {
     export XDG_RUNTIME_DIR=$SOCKET_DIR
     start_program unix_server -q
