@@ -76,6 +76,22 @@ has_python3() {
     command -v python3 >/dev/null && python3 -c 'import socket; socket.send_fds' 2>/dev/null
 }
 
+# start_python_unix_peer PATH CODE: a python3 server on PATH (skips the test
+# without python3). CODE runs after bind(), listen() and the "ready" line,
+# with the listening socket as s and time and sys imported; the peer is
+# stopped in teardown.
+start_python_unix_peer() {
+    has_python3 || skip "python3 is not installed"
+    python3 -c "import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen()
+print('ready', flush=True)
+$2" "$1" </dev/null >"$BATS_TEST_TMPDIR/python.out" 2>&1 3>&- &
+    remember_pid "$!"
+    wait_for_line "$BATS_TEST_TMPDIR/python.out" '^ready$' 10
+}
+
 # The inode of a file, to tell "the same file" from "a new one at that path".
 inode_of() {
     stat -c %i "$1"

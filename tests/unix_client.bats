@@ -117,13 +117,7 @@ typed" ]
 }
 
 @test "unix_client: --count reports a wrong echo (python3 server flipping one bit), exit 1" {
-    has_python3 || skip "python3 is not installed"
-    python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
-s.listen()
-print("ready", flush=True)
+    start_python_unix_peer "$SOCKET" '
 connection, _ = s.accept()
 seen = 0
 while data := connection.recv(65536):
@@ -131,9 +125,7 @@ while data := connection.recv(65536):
     if seen <= 100 < seen + len(data):
         data[100 - seen] ^= 1
     seen += len(data)
-    connection.sendall(data)' "$SOCKET" </dev/null >"$BATS_TEST_TMPDIR/python.out" 2>&1 3>&- &
-    remember_pid "$!"
-    wait_for_line "$BATS_TEST_TMPDIR/python.out" '^ready$' 10
+    connection.sendall(data)'
     run --separate-stderr timeout 10 "$(bin unix_client)" -s "$SOCKET" --count 3 --size 64
     echo "$stderr"
     [ "$status" -eq 1 ]
@@ -142,22 +134,14 @@ while data := connection.recv(65536):
 }
 
 @test "unix_client: the server half-closes before all of stdin is sent: it says how much is left, exit 1" {
-    has_python3 || skip "python3 is not installed"
     # Reads 10 bytes, shuts its own side down, and reads no more.
-    python3 -c '
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
-s.listen()
-print("ready", flush=True)
+    start_python_unix_peer "$SOCKET" '
 connection, _ = s.accept()
 got = b""
 while len(got) < 10 and (chunk := connection.recv(10 - len(got))):
     got += chunk
 connection.shutdown(socket.SHUT_WR)
-time.sleep(60)' "$SOCKET" </dev/null >"$BATS_TEST_TMPDIR/python.out" 2>&1 3>&- &
-    remember_pid "$!"
-    wait_for_line "$BATS_TEST_TMPDIR/python.out" '^ready$' 10
+time.sleep(60)'
     # Far more than a local socket holds, so some must be left.
     local size=8388608
     head -c "$size" /dev/zero >"$BATS_TEST_TMPDIR/sent"

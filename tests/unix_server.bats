@@ -503,16 +503,7 @@ EOF
 }
 
 @test "unix_server: a foreign live server (python3, no lock file) is not pushed aside" {
-    has_python3 || skip "python3 is not installed"
-    python3 -c '
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
-s.listen()
-print("ready", flush=True)
-time.sleep(60)' "$SOCKET" </dev/null >"$BATS_TEST_TMPDIR/python.out" 2>&1 3>&- &
-    remember_pid "$!"
-    wait_for_line "$BATS_TEST_TMPDIR/python.out" '^ready$' 10
+    start_python_unix_peer "$SOCKET" 'time.sleep(60)'
     run timeout 10 "$(bin unix_server)" -s "$SOCKET"
     [ "$status" -eq 1 ]
     [[ $output == *"$SOCKET: a server is listening there already; not taking it over"* ]]
