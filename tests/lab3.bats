@@ -345,3 +345,19 @@ EOF
     grep -q '^\[2/2\] nonblock_timeout: PASS' "$out"
     nothing_left
 }
+
+@test "lab3: the unix_server section under a TMPDIR too deep for a socket path passes and leaves nothing" {
+    cp "$ROOT/scripts/scenarios/90-unix_server.sh" "$FIXTURE/scenarios/"
+    local deep
+    deep="$FIXTURE/tmp/$(printf 'a%.0s' {1..60})/$(printf 'b%.0s' {1..40})"
+    mkdir -p "$deep"
+    LAB_BUILD="$FIXTURE/build" LAB3_SCENARIO_DIR="$FIXTURE/scenarios" \
+        TMPDIR="$deep" run -0 timeout 120 "$LAB3" unix_server 3>&-
+    echo "$output" | tail -n 5
+    scoreboard_row unix_server | grep -qE '^  unix_server +PASS '
+    # The socket was named relative to the section's folder, inside it.
+    grep -qx '  | listening on lab3.sock' <<<"$output"
+    [ -z "$(ls -A "$deep")" ]
+    rm -rf "${deep%/*}"
+    nothing_left
+}
