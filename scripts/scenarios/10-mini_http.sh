@@ -7,13 +7,17 @@
 run_scenario() {
     # root: the top of the lab, set by scripts/lab3.sh.
     # shellcheck disable=SC2154
-    local client="$LAB_BUILD/tcp_client" www="$root/demos/www"
+    local client="$LAB_BUILD/tcp_client" www="$root/demos/www" site="$work/site"
 
     heading "HTTP (http协议): 请求行 请求头 空行 in, 响应行 响应头 空行 响应体 out"
-    say "mini_http serves the sample site demos/www. A client sends it the text of"
-    say "a request; mini_http prints that request as it arrived, then the head of"
-    say "its response, labelled with the notes' words, and sends the page."
-    start_demo mini_http || return 1
+    say "mini_http serves a copy of the sample site demos/www, with a 1 MiB file"
+    say "added. A client sends it the text of a request; mini_http prints that"
+    say "request as it arrived, then the head of its response, labelled with the"
+    say "notes' words, and sends the page: a small file from a copy in memory,"
+    say "with its head in one sendmsg(); a large one by sendfile()."
+    cp -R "$www" "$site"
+    head -c 1048576 /dev/urandom >"$site/big.bin"
+    start_demo mini_http -r "$site" || return 1
 
     local page="$DEMO_OUT.page" refused="$DEMO_OUT.refused"
     printf 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' |
@@ -21,6 +25,12 @@ run_scenario() {
     wait_for_line "$DEMO_OUT" '响应体 body' 5
     say "The client saw this response head (the body, the page, follows it):"
     sed -n '1,/^\r$/p' "$page" | tr -d '\r' | sed 's/^/  > /'
+
+    local big="$DEMO_OUT.big"
+    printf 'GET /big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' |
+        timeout 10 "$client" -q -p "$DEMO_PORT" >"$big"
+    wait_for_line "$DEMO_OUT" 'bytes of big.bin' 5
+    say "GET /big.bin: $(grep -F 'bytes of big.bin' "$DEMO_OUT" | sed 's/^fd [0-9]*: //')"
 
     say "Now a request that tries to leave the document root: GET /../../etc/passwd"
     local before_line
@@ -34,7 +44,7 @@ run_scenario() {
     wait_for_line "$DEMO_OUT" 'GET /\\x1b\[31mred' 5
     stop_demo INT
 
-    say "What mini_http said for the first request:"
+    say "What mini_http said for the first two requests (the page, the big file):"
     sed -n "1,${before_line}p" "$DEMO_OUT" >"$DEMO_OUT.first"
     show_transcript "$DEMO_OUT.first"
     say "and for the other two (the escape sequence arrived as bytes 1b 5b 33 31 6d):"
@@ -48,11 +58,13 @@ run_scenario() {
         grep -q '请求行 request line | GET / HTTP/1.1$' "$DEMO_OUT"
     check "the status line was shown as 响应行" \
         grep -q '响应行 status line  | HTTP/1.1 200 OK$' "$DEMO_OUT"
-    check "the body was sent by sendfile()" \
-        grep -q "响应体 body         | $body_bytes bytes of index.html, by sendfile()" "$DEMO_OUT"
+    check "the page went out with its head in one sendmsg(), from the cache's copy" \
+        grep -qF "响应体 body         | $body_bytes bytes of index.html, from the cache's copy, in one sendmsg() with the head" "$DEMO_OUT"
+    check "the 1 MiB file came back whole, by sendfile()" \
+        bash -c "grep -qF '响应体 body         | 1048576 bytes of big.bin, by sendfile()' '$DEMO_OUT' && cmp -s <(tail -c 1048576 '$big') '$site/big.bin'"
     check "/../../etc/passwd got 404, not the file" \
         bash -c "head -n 1 '$refused' | grep -q '^HTTP/1.1 404 ' && ! grep -q '^root:' '$refused'"
     check "no raw escape byte reached the terminal" bash -c "! grep -q $'\\x1b' '$DEMO_OUT'"
     check "Ctrl-C (SIGINT) ended it with status 0" [ "$DEMO_STATUS" -eq 0 ]
-    check "it printed its summary" grep -qE '^summary: clients=3 requests=3 bytes=[0-9]+$' "$DEMO_OUT"
+    check "it printed its summary" grep -qE '^summary: clients=4 requests=4 bytes=[0-9]+$' "$DEMO_OUT"
 }
